@@ -1,0 +1,119 @@
+import {
+  createApp,
+  createRedis,
+  DEFAULT_REDIS_URL,
+  defineService,
+  env,
+  ID_PATTERN,
+  LatencyModel,
+  pingRedis,
+  type Redis,
+  unprocessable,
+  validate,
+  validateBody,
+  z,
+} from '@bfl/kit';
+
+const CartId = z.string().regex(ID_PATTERN, 'cart id must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+
+const AddItem = z.object({
+  product_id: z.number().int().positive(),
+  quantity: z.number().int().min(1).max(99).default(1),
+  /** The price the shopper saw, kept so the cart can show a total. */
+  unit_price_cents: z.number().int().positive().optional(),
+  name: z.string().max(200).optional(),
+  category: z.string().max(50).optional(),
+});
+
+export interface CartItem {
+  product_id: number;
+  quantity: number;
+  unit_price_cents?: number;
+  name?: string;
+  category?: string;
+}
+
+export interface Cart {
+  cart_id: string;
+  items: CartItem[];
+  item_count: number;
+  total_cents: number;
+}
+
+const key = (cartId: string) => `cart:${cartId}`;
+
+/**
+ * One Redis hash per cart: `q:<product>` holds the quantity, `i:<product>` the price and
+ * name the shopper saw. Every write renews the cart's TTL.
+ */
+export async function readCart(redis: Redis, cartId: string): Promise<Cart> {
+  const fields = await redis.hgetall(key(cartId));
+  const items: CartItem[] = [];
+  for (const [field, value] of Object.entries(fields)) {
+    if (!field.startsWith('q:')) continue;
+    const productId = Number(field.slice(2));
+    const info = fields[`i:${productId}`];
+    const extra = info ? (JSON.parse(info) as Pick<CartItem, 'unit_price_cents' | 'name' | 'category'>) : {};
+    items.push({ product_id: productId, quantity: Number(value), ...extra });
+  }
+  items.sort((a, b) => a.product_id - b.product_id);
+  return {
+    cart_id: cartId,
+    items,
+    item_count: items.reduce((sum, item) => sum + item.quantity, 0),
+    total_cents: items.reduce((sum, item) => sum + item.quantity * (item.unit_price_cents ?? 0), 0),
+  };
+}
+
+export const service = defineService({
+  name: 'cart',
+  config: {
+    REDIS_URL: env.url(DEFAULT_REDIS_URL),
+    CART_TTL_SECONDS: env.int(86_400, 1),
+    CART_MAX_LINES: env.int(50, 1),
+  },
+  create(config, logger) {
+    const redis = createRedis(config.REDIS_URL, logger, 'cart');
+    const latency = new LatencyModel(
+      { get: { medianMs: 10, p95Ms: 30 }, add: { medianMs: 12, p95Ms: 35 }, clear: { medianMs: 8, p95Ms: 25 } },
+      config,
+    );
+    const app = createApp({
+      name: 'cart',
+      logger,
+      ready: { redis: () => pingRedis(redis) },
+      routes(router) {
+        router.get('/cart/:id', async (ctx) => {
+          const cartId = validate(CartId, ctx.params.id, 'cart id');
+          await latency.work('get');
+          ctx.body = await readCart(redis, cartId);
+        });
+        router.post('/cart/:id/items', async (ctx) => {
+          const cartId = validate(CartId, ctx.params.id, 'cart id');
+          const item = validateBody(AddItem, ctx);
+          await latency.work('add');
+          const cartKey = key(cartId);
+          const lines = await redis.hkeys(cartKey);
+          const isNewLine = !lines.includes(`q:${item.product_id}`);
+          if (isNewLine && lines.filter((f) => f.startsWith('q:')).length >= config.CART_MAX_LINES) {
+            throw unprocessable(`cart ${cartId} already has ${config.CART_MAX_LINES} different products`);
+          }
+          const multi = redis.multi().hincrby(cartKey, `q:${item.product_id}`, item.quantity);
+          const { product_id, quantity, ...info } = item;
+          if (Object.keys(info).length) multi.hset(cartKey, `i:${product_id}`, JSON.stringify(info));
+          void quantity;
+          await multi.expire(cartKey, config.CART_TTL_SECONDS).exec();
+          ctx.status = 201;
+          ctx.body = await readCart(redis, cartId);
+        });
+        router.delete('/cart/:id', async (ctx) => {
+          const cartId = validate(CartId, ctx.params.id, 'cart id');
+          await latency.work('clear');
+          const deleted = await redis.del(key(cartId));
+          ctx.body = { cart_id: cartId, deleted: deleted > 0 };
+        });
+      },
+    });
+    return { app, close: async () => void (await redis.quit()) };
+  },
+});

@@ -1,0 +1,59 @@
+import { createApp, defineService, LatencyModel, unprocessable, validate, z } from '@bfl/kit';
+
+/** Units of each currency per 1 USD (a fixed table: the lab needs stable numbers, not a market). */
+export const RATES: Record<string, number> = {
+  USD: 1,
+  EUR: 0.92,
+  GBP: 0.79,
+  JPY: 151.2,
+  CAD: 1.37,
+  AUD: 1.53,
+  CHF: 0.88,
+  SEK: 10.6,
+  INR: 83.4,
+  BRL: 5.05,
+};
+
+const currency = z
+  .string()
+  .transform((s) => s.toUpperCase())
+  .refine((code) => code in RATES, { message: `unknown currency; known: ${Object.keys(RATES).join(', ')}` });
+
+const ConvertQuery = z.object({
+  amount: z.coerce.number().finite().min(0).max(1e12),
+  from: currency,
+  to: currency,
+});
+
+/** Converts an amount between currencies, rounded to the target currency's minor unit. */
+export function convert(amount: number, from: string, to: string): { converted: number; rate: number } {
+  const fromRate = RATES[from];
+  const toRate = RATES[to];
+  if (fromRate === undefined || toRate === undefined) throw unprocessable(`cannot convert ${from} to ${to}`);
+  const rate = toRate / fromRate;
+  const digits = to === 'JPY' ? 0 : 2;
+  return { converted: Number((amount * rate).toFixed(digits)), rate: Number(rate.toFixed(6)) };
+}
+
+export const service = defineService({
+  name: 'currency',
+  config: {},
+  create(config, logger) {
+    const latency = new LatencyModel({ convert: { medianMs: 15, p95Ms: 45 } }, config);
+    const app = createApp({
+      name: 'currency',
+      logger,
+      routes(router) {
+        router.get('/convert', async (ctx) => {
+          const query = validate(ConvertQuery, ctx.query, 'query');
+          await latency.work('convert');
+          ctx.body = { amount: query.amount, from: query.from, to: query.to, ...convert(query.amount, query.from, query.to) };
+        });
+        router.get('/currencies', (ctx) => {
+          ctx.body = { currencies: Object.keys(RATES) };
+        });
+      },
+    });
+    return { app };
+  },
+});

@@ -1,0 +1,201 @@
+import { randomInt } from 'node:crypto';
+import {
+  CATEGORIES,
+  createApp,
+  DownstreamError,
+  defaultUrl,
+  defineService,
+  env,
+  HttpError,
+  ID_PATTERN,
+  LatencyModel,
+  ServiceClient,
+  validateBody,
+  z,
+} from '@bfl/kit';
+
+const Id = (what: string) => z.string().regex(ID_PATTERN, `${what} must be 1-64 characters of A-Z a-z 0-9 _ . : -`);
+
+const Browse = z.object({
+  user_id: Id('user_id').default('anonymous'),
+  cart_id: Id('cart_id').optional(),
+  category: z.enum(CATEGORIES).optional(),
+  currency: z.string().length(3).default('USD'),
+});
+
+const Checkout = z.object({
+  user_id: Id('user_id'),
+  cart_id: Id('cart_id'),
+  zip: z
+    .string()
+    .regex(/^\d{5}(-\d{4})?$/, 'zip must be a 5-digit US ZIP code')
+    .default('94105'),
+});
+
+interface CartItem {
+  product_id: number;
+  quantity: number;
+  unit_price_cents?: number;
+  name?: string;
+  category?: string;
+}
+interface Cart {
+  cart_id: string;
+  items: CartItem[];
+  item_count: number;
+  total_cents: number;
+}
+interface Product {
+  id: number;
+  name: string;
+  category: string;
+  price_cents: number;
+}
+
+const pick = <T>(values: readonly T[]): T => values[randomInt(values.length)] as T;
+
+export const service = defineService({
+  name: 'frontend',
+  config: {
+    CART_URL: env.url(defaultUrl('cart')),
+    CURRENCY_URL: env.url(defaultUrl('currency')),
+    AD_URL: env.url(defaultUrl('ad')),
+    PRODUCT_CATALOG_URL: env.url(defaultUrl('product-catalog')),
+    SHIPPING_URL: env.url(defaultUrl('shipping')),
+    PAYMENT_URL: env.url(defaultUrl('payment')),
+    CHECKOUT_URL: env.url(defaultUrl('checkout')),
+    /** Timeout of each downstream call. */
+    DOWNSTREAM_TIMEOUT_MS: env.int(3_000, 1),
+    /** Timeout of the recommendations call on checkout: the Black Friday story's 5 s. */
+    RECOMMENDATIONS_TIMEOUT_MS: env.int(5_000, 1),
+    /** Orders can wait for the checkout service's pool; give them room. */
+    CHECKOUT_TIMEOUT_MS: env.int(8_000, 1),
+  },
+  create(config, logger) {
+    const timeout = config.DOWNSTREAM_TIMEOUT_MS;
+    const cart = new ServiceClient('cart', config.CART_URL, timeout);
+    const currency = new ServiceClient('currency', config.CURRENCY_URL, timeout);
+    const ad = new ServiceClient('ad', config.AD_URL, timeout);
+    const catalog = new ServiceClient('product-catalog', config.PRODUCT_CATALOG_URL, timeout);
+    const shipping = new ServiceClient('shipping', config.SHIPPING_URL, timeout);
+    const payment = new ServiceClient('payment', config.PAYMENT_URL, timeout);
+    const checkout = new ServiceClient('checkout', config.CHECKOUT_URL, config.CHECKOUT_TIMEOUT_MS);
+    const latency = new LatencyModel({ browse: { medianMs: 50, p95Ms: 120 }, checkout: { medianMs: 40, p95Ms: 100 } }, config);
+
+    /** A shopper with an empty cart puts 1-3 random active products in it. */
+    async function fillCart(cartId: string): Promise<Cart> {
+      const { products } = await catalog.get<{ products: Product[] }>('/products', { query: { category: pick(CATEGORIES), limit: 50 } });
+      if (!products.length) throw new HttpError(503, 'the catalogue has no active products', { reason: 'catalog-empty' });
+      const chosen = new Map<number, Product>();
+      const count = 1 + randomInt(3);
+      while (chosen.size < Math.min(count, products.length)) {
+        const product = pick(products);
+        chosen.set(product.id, product);
+      }
+      let filled: Cart | undefined;
+      for (const product of chosen.values()) {
+        filled = await cart.post<Cart>(`/cart/${encodeURIComponent(cartId)}/items`, {
+          product_id: product.id,
+          quantity: 1 + randomInt(2),
+          unit_price_cents: product.price_cents,
+          name: product.name,
+          category: product.category,
+        });
+      }
+      return filled as Cart;
+    }
+
+    async function recommendationsFor(category: string, userId: string) {
+      try {
+        return await catalog.get<{ products: Product[] }>('/products/recommendations', {
+          query: { category, user_id: userId },
+          timeoutMs: config.RECOMMENDATIONS_TIMEOUT_MS,
+        });
+      } catch (error) {
+        if (error instanceof DownstreamError && error.kind === 'timeout') {
+          throw new HttpError(503, `recommendations did not answer within ${config.RECOMMENDATIONS_TIMEOUT_MS} ms`, {
+            reason: 'recommendations-timeout',
+          });
+        }
+        throw error;
+      }
+    }
+
+    const app = createApp({
+      name: 'frontend',
+      logger,
+      ready: Object.fromEntries(
+        [cart, currency, ad, catalog, shipping, payment, checkout].map((client) => [
+          client.service,
+          () => client.get('/health', { timeoutMs: 1_000 }),
+        ]),
+      ),
+      routes(router) {
+        router.post('/api/browse', async (ctx) => {
+          const input = validateBody(Browse, ctx);
+          const cartId = input.cart_id ?? `cart-${input.user_id}`;
+          const category = input.category ?? pick(CATEGORIES);
+          await latency.work('browse');
+          const currentCart = await cart.get<Cart>(`/cart/${encodeURIComponent(cartId)}`);
+          const [rate, ads, listing] = await Promise.all([
+            currency.get<{ rate: number; to: string }>('/convert', { query: { amount: 1, from: 'USD', to: input.currency } }),
+            ad.get<{ ads: unknown[] }>('/ads', { query: { category, count: 2 } }),
+            catalog.get<{ products: Product[] }>('/products', { query: { category, limit: 12 } }),
+          ]);
+          ctx.body = {
+            user_id: input.user_id,
+            category,
+            currency: rate.to,
+            cart: { cart_id: cartId, item_count: currentCart.item_count },
+            products: listing.products.map((p) => ({
+              id: p.id,
+              name: p.name,
+              price: Number(((p.price_cents / 100) * rate.rate).toFixed(2)),
+            })),
+            ads: ads.ads,
+          };
+        });
+
+        router.post('/api/checkout', async (ctx) => {
+          const input = validateBody(Checkout, ctx);
+          const cartPath = `/cart/${encodeURIComponent(input.cart_id)}`;
+          await latency.work('checkout');
+          let currentCart = await cart.get<Cart>(cartPath);
+          if (!currentCart.items.length) currentCart = await fillCart(input.cart_id);
+          const items = currentCart.items.map(({ product_id, quantity }) => ({ product_id, quantity }));
+          const quote = await shipping.post<{ cost_cents: number }>('/calculate', { items, zip: input.zip });
+          const category = currentCart.items.find((item) => item.category)?.category ?? pick(CATEGORIES);
+          const recommendations = await recommendationsFor(category, input.user_id);
+          const amountCents = currentCart.total_cents + quote.cost_cents;
+          const charge = await payment
+            .post<{ transaction_id: string; status: string }>('/api/payment/process', {
+              amount: amountCents / 100,
+              user_id: input.user_id,
+              currency: 'USD',
+            })
+            .catch((error: unknown) => {
+              // A decline is the shopper's problem, not an outage: pass it on as it is.
+              if (error instanceof DownstreamError && error.status === 402) {
+                throw new HttpError(402, error.message, { reason: 'payment-declined' });
+              }
+              throw error;
+            });
+          // One payment makes at most one order, however often this call is retried.
+          const order = await checkout.post<{ order_id: number; total_cents: number }>(
+            '/orders/create',
+            { user_id: input.user_id, items, shipping_cents: quote.cost_cents, currency: 'USD', payment_id: charge.transaction_id },
+            { headers: { 'Idempotency-Key': `payment:${charge.transaction_id}` } },
+          );
+          await cart.delete(cartPath);
+          ctx.body = {
+            order,
+            payment: charge,
+            shipping: quote,
+            recommendations: recommendations.products.map((p) => ({ id: p.id, name: p.name })),
+          };
+        });
+      },
+    });
+    return { app };
+  },
+});

@@ -1,0 +1,154 @@
+import { bodyParser } from '@koa/bodyparser';
+import { Router } from '@koa/router';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import Koa from 'koa';
+import { HttpError } from './errors.js';
+import { DownstreamError } from './http-client.js';
+import type { Logger } from './log.js';
+
+export type ReadyCheck = () => Promise<unknown>;
+
+export interface AppOptions {
+  /** service.name, as in DESIGN.md */
+  name: string;
+  logger: Logger;
+  /** Named dependency checks for GET /ready (Postgres, Redis, downstreams). */
+  ready?: Record<string, ReadyCheck>;
+  /** Registers the service's routes. */
+  routes: (router: Router) => void;
+  /** Largest JSON body accepted (bytes or a size like '64kb'). */
+  bodyLimit?: string;
+  /** How long each readiness check may take. */
+  readyTimeoutMs?: number;
+}
+
+export type ErrorBody = { error: string } & Record<string, unknown>;
+
+/** Maps any thrown value to a status and a JSON body; never leaks internals on a 500. */
+export function errorResponse(error: unknown): { status: number; body: ErrorBody } {
+  if (error instanceof HttpError) {
+    return { status: error.status, body: { error: error.message, ...error.details } };
+  }
+  if (error instanceof DownstreamError) {
+    if (error.kind === 'timeout') {
+      return { status: 504, body: { error: error.message, reason: `${error.service}-timeout`, service: error.service } };
+    }
+    if (error.kind === 'unavailable') {
+      return { status: 503, body: { error: error.message, reason: `${error.service}-unavailable`, service: error.service } };
+    }
+    // A downstream 503 with a reason (pool-exhausted, ...) passes on as it is.
+    if (error.status === 503 && error.reason) {
+      return { status: 503, body: { error: error.message, reason: error.reason, service: error.service } };
+    }
+    return { status: 502, body: { error: error.message, reason: 'downstream-error', service: error.service } };
+  }
+  if (isPoolTimeout(error)) {
+    return { status: 503, body: { error: 'database pool exhausted: no connection free in time', reason: 'pool-exhausted' } };
+  }
+  const status = (error as { status?: unknown })?.status;
+  // Koa, the body parser and the router throw client errors that carry their status.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return { status, body: { error: describeClientError(error as Error & { type?: string }, status) } };
+  }
+  return { status: 500, body: { error: 'internal error' } };
+}
+
+function describeClientError(error: Error & { type?: string; limit?: number }, status: number): string {
+  if (status === 413) return `request body too large (limit ${error.limit ?? 'exceeded'} bytes)`;
+  if (error.type === 'entity.parse.failed' || error instanceof SyntaxError) {
+    return `malformed JSON body: ${error.message}`;
+  }
+  return error.message;
+}
+
+/** knex/tarn's "Timeout acquiring a connection. The pool is probably full." */
+export function isPoolTimeout(error: unknown): boolean {
+  return (error as Error | undefined)?.name === 'KnexTimeoutError';
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The Koa app every service is built from: JSON errors, a size-limited JSON body
+ * parser, access logs, /health and /ready, then the service's own routes.
+ */
+export function createApp(options: AppOptions): Koa {
+  const { name, logger } = options;
+  const app = new Koa();
+  app.proxy = true;
+  // Errors are answered and logged by the middleware below; Koa's default printer stays quiet.
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: `no route for ${ctx.method} ${ctx.path}` };
+      }
+    } catch (error) {
+      const { status, body } = errorResponse(error);
+      ctx.status = status;
+      ctx.body = body;
+      const span = trace.getActiveSpan();
+      if (status >= 500) {
+        span?.recordException(error as Error);
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: body.error });
+        if (typeof body.reason === 'string') span?.setAttribute('failure.reason', body.reason);
+      }
+      const level = status >= 500 ? (status === 500 ? 'error' : 'warn') : 'info';
+      logger[level]({ err: status === 500 ? error : undefined, status, reason: body.reason, path: ctx.path }, body.error);
+    } finally {
+      if (ctx.path !== '/health' && ctx.path !== '/ready') {
+        logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+      }
+    }
+  });
+
+  const limit = options.bodyLimit ?? '64kb';
+  app.use(async (ctx, next) => {
+    const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(ctx.method) && !ctx.is('json')) {
+      throw new HttpError(415, 'request body must be JSON (content-type: application/json)');
+    }
+    await next();
+  });
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: limit, jsonStrict: true, encoding: 'utf-8' }));
+
+  const router = new Router();
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok', service: name, uptime_s: Math.round(process.uptime()) };
+  });
+  router.get('/ready', async (ctx) => {
+    const checks: Record<string, string> = {};
+    const timeoutMs = options.readyTimeoutMs ?? 2_000;
+    await Promise.all(
+      Object.entries(options.ready ?? {}).map(async ([dependency, check]) => {
+        try {
+          await withTimeout(check(), timeoutMs, dependency);
+          checks[dependency] = 'ok';
+        } catch (error) {
+          checks[dependency] = (error as Error).message || String(error);
+        }
+      }),
+    );
+    const ready = Object.values(checks).every((value) => value === 'ok');
+    ctx.status = ready ? 200 : 503;
+    ctx.body = ready ? { status: 'ready', service: name, checks } : { error: 'not ready', service: name, checks };
+  });
+  options.routes(router);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}

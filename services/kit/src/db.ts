@@ -1,0 +1,37 @@
+import knex, { type Knex } from 'knex';
+
+export type { Knex };
+
+export interface DbOptions {
+  url: string;
+  /** Largest number of connections the pool opens. */
+  poolMax: number;
+  /** How long a query waits for a free connection before failing with pool exhaustion. */
+  acquireTimeoutMs: number;
+  /** application_name seen by PostgreSQL (pg_stat_activity). */
+  applicationName: string;
+  /** Server-side statement_timeout in ms; 0 leaves it off. */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * A bounded PostgreSQL pool. It opens connections lazily (min 0), so a service starts
+ * even while the database is still coming up, and /ready tells when it is reachable.
+ */
+export function createDb(options: DbOptions): Knex {
+  return knex({
+    client: 'pg',
+    connection: {
+      connectionString: options.url,
+      application_name: options.applicationName,
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    },
+    pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
+    acquireConnectionTimeout: options.acquireTimeoutMs,
+  });
+}
+
+/** Readiness: one round trip to the database. */
+export async function pingDb(db: Knex): Promise<void> {
+  await db.raw('select 1');
+}

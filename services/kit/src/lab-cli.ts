@@ -1,0 +1,122 @@
+/**
+ * `npm run lab`: the lab's services as local processes against DATABASE_URL and
+ * REDIS_URL, with prefixed logs, a table of where each listens once all are ready,
+ * and everything stopped on Ctrl-C or SIGTERM.
+ */
+import { parseArgs } from 'node:util';
+import { LabError, rssMiB, startLab } from './lab.js';
+import { type ServiceName, SHOP_SERVICES } from './services.js';
+
+const HELP = `usage: npm run lab [-- --only a,b] [--check] [--quiet]
+
+Starts the lab's services as local processes (built first), waits until every
+/ready answers, prints where each listens, and stops them all on Ctrl-C.
+
+  --only LIST   start only these services (comma-separated)
+  --check       stop again once everything is ready (exit 0 when the lab starts)
+  --quiet       do not print the services' log lines
+  -h, --help    this text
+
+Environment: DATABASE_URL, REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT (optional), LOG_LEVEL.`;
+
+const COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+
+async function run(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse();
+  } catch (error) {
+    process.stderr.write(`lab: ${(error as Error).message}\n${HELP}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const known = new Set<string>(SHOP_SERVICES);
+  const only = args.values.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = only?.filter((name) => !known.has(name)) ?? [];
+  if (unknown.length) {
+    process.stderr.write(`lab: unknown service ${unknown.join(', ')}; known: ${[...known].join(', ')}\n`);
+    return 2;
+  }
+  const services = (only ?? SHOP_SERVICES) as ServiceName[];
+  const width = Math.max(...services.map((s) => s.length));
+  const tty = process.stdout.isTTY;
+  const prefix = (name: ServiceName) => {
+    const label = name.padEnd(width);
+    const color = COLORS[services.indexOf(name) % COLORS.length];
+    return tty ? `\x1b[${color}m${label}\x1b[0m |` : `${label} |`;
+  };
+
+  process.stdout.write(`lab: starting ${services.length} services...\n`);
+  let lab: Awaited<ReturnType<typeof startLab>>;
+  try {
+    lab = await startLab({
+      services,
+      onLine: (name, line) => {
+        if (!args.values.quiet) process.stdout.write(`${prefix(name)} ${line}\n`);
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`lab: ${error instanceof LabError ? error.message : (error as Error).stack}\n`);
+    return 1;
+  }
+
+  const rows = lab.processes.map((p) => ({ ...p, rss: rssMiB(p.pid) }));
+  const totalRss = rows.reduce((sum, r) => sum + (r.rss ?? 0), 0);
+  const lines = [
+    '',
+    `lab: all ${rows.length} services ready in ${(lab.startMs / 1000).toFixed(1)} s`,
+    '',
+    `  ${'service'.padEnd(width)}  ${'url'.padEnd(22)}  ${'pid'.padStart(7)}  ${'ready'.padStart(7)}  ${'rss'.padStart(8)}`,
+    ...rows.map(
+      (r) =>
+        `  ${r.name.padEnd(width)}  ${r.url.padEnd(22)}  ${String(r.pid).padStart(7)}  ${`${((r.readyMs ?? 0) / 1000).toFixed(1)} s`.padStart(7)}  ${r.rss === undefined ? '       -' : `${r.rss.toFixed(0)} MiB`.padStart(8)}`,
+    ),
+    `  ${'total'.padEnd(width)}  ${''.padEnd(22)}  ${''.padStart(7)}  ${''.padStart(7)}  ${`${totalRss.toFixed(0)} MiB`.padStart(8)}`,
+    '',
+    args.values.check ? 'lab: --check given, stopping' : 'lab: try  curl -XPOST localhost:8018/api/browse  -- Ctrl-C stops everything',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  if (args.values.check) {
+    await lab.stop();
+    return 0;
+  }
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const outcome = await Promise.race([signalled.then((signal) => ({ signal })), lab.exited.then((exit) => ({ exit }))]);
+  if ('exit' in outcome) {
+    process.stderr.write(
+      `lab: ${outcome.exit.name} exited (code ${outcome.exit.code}, signal ${outcome.exit.signal}); stopping the others\n`,
+    );
+    await lab.stop();
+    return 1;
+  }
+  process.stdout.write(`\nlab: ${outcome.signal}: stopping ${rows.length} services...\n`);
+  await lab.stop();
+  process.stdout.write('lab: stopped\n');
+  return 0;
+}
+
+function parse() {
+  return parseArgs({
+    options: {
+      only: { type: 'string' },
+      check: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+run().then((code) => process.exit(code));

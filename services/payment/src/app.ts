@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import { createApp, defineService, HttpError, ID_PATTERN, LatencyModel, validateBody, z } from '@bfl/kit';
+
+const Payment = z.object({
+  /** In major units of `currency` (e.g. dollars), at most two decimals. */
+  amount: z
+    .number()
+    .positive()
+    .max(1_000_000)
+    .refine((n) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'amount has more than two decimals'),
+  user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
+  currency: z.string().length(3).default('USD'),
+});
+
+export const service = defineService({
+  name: 'payment',
+  config: {},
+  create(config, logger) {
+    const latency = new LatencyModel({ process: { medianMs: 80, p95Ms: 200 } }, config);
+    const app = createApp({
+      name: 'payment',
+      logger,
+      routes(router) {
+        router.post('/api/payment/process', async (ctx) => {
+          const payment = validateBody(Payment, ctx);
+          await latency.work('process');
+          // A card network's single-charge limit: a real, deterministic decline.
+          if (payment.amount > 50_000) {
+            throw new HttpError(402, `payment declined: ${payment.amount} ${payment.currency} exceeds the single-charge limit`, {
+              reason: 'payment-declined',
+              status: 'declined',
+            });
+          }
+          ctx.body = {
+            transaction_id: `txn_${randomUUID()}`,
+            status: 'approved',
+            amount: payment.amount,
+            currency: payment.currency,
+            user_id: payment.user_id,
+          };
+        });
+      },
+    });
+    return { app };
+  },
+});

@@ -1,0 +1,125 @@
+import {
+  CATEGORIES,
+  createApp,
+  createDb,
+  DEFAULT_DATABASE_URL,
+  defaultUrl,
+  defineService,
+  env,
+  ID_PATTERN,
+  type Knex,
+  LatencyModel,
+  notFound,
+  pingDb,
+  ServiceClient,
+  validate,
+  z,
+} from '@bfl/kit';
+
+export interface Product {
+  id: number;
+  sku: string;
+  name: string;
+  description: string;
+  category: string;
+  price_cents: number;
+  currency: string;
+  is_active: boolean;
+}
+
+const COLUMNS = ['id', 'sku', 'name', 'description', 'category', 'price_cents', 'currency', 'is_active'];
+
+const ListQuery = z.object({
+  category: z.enum(CATEGORIES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+});
+
+const RecommendationsQuery = z.object({
+  category: z.enum(CATEGORIES),
+  user_id: z.string().regex(ID_PATTERN).default('anonymous'),
+  limit: z.coerce.number().int().min(1).max(20).default(5),
+});
+
+const ProductId = z.coerce.number().int().positive().max(2_147_483_647);
+
+/** Active products of a category, in id order (served by idx_products_category_active). */
+export async function listProducts(db: Knex, query: z.infer<typeof ListQuery>): Promise<Product[]> {
+  const q = db('products').select(COLUMNS).where({ is_active: true });
+  if (query.category) q.andWhere({ category: query.category });
+  return (await q.orderBy('id').limit(query.limit).offset(query.offset)) as Product[];
+}
+
+function productsById(db: Knex, ids: number[]): Promise<Product[]> {
+  return db('products').select(COLUMNS).whereIn('id', ids) as Promise<Product[]>;
+}
+
+export const service = defineService({
+  name: 'product-catalog',
+  config: {
+    DATABASE_URL: env.url(DEFAULT_DATABASE_URL),
+    CATALOG_POOL_MAX: env.int(10, 1, 100),
+    CATALOG_POOL_ACQUIRE_TIMEOUT_MS: env.int(5_000, 1),
+    RECOMMENDATION_URL: env.url(defaultUrl('recommendation')),
+    /** Longer than the frontend's own limit, so the frontend's timeout is the one that fires. */
+    RECOMMENDATION_TIMEOUT_MS: env.int(8_000, 1),
+  },
+  create(config, logger) {
+    const db = createDb({
+      url: config.DATABASE_URL,
+      poolMax: config.CATALOG_POOL_MAX,
+      acquireTimeoutMs: config.CATALOG_POOL_ACQUIRE_TIMEOUT_MS,
+      applicationName: 'product-catalog',
+    });
+    const recommendation = new ServiceClient('recommendation', config.RECOMMENDATION_URL, config.RECOMMENDATION_TIMEOUT_MS);
+    const latency = new LatencyModel(
+      {
+        list: { medianMs: 80, p95Ms: 200 },
+        get: { medianMs: 15, p95Ms: 40 },
+        recommendations: { medianMs: 15, p95Ms: 40 },
+      },
+      config,
+    );
+    const app = createApp({
+      name: 'product-catalog',
+      logger,
+      ready: {
+        postgres: () => pingDb(db),
+        recommendation: () => recommendation.get('/health', { timeoutMs: 1_000 }),
+      },
+      routes(router) {
+        router.get('/products', async (ctx) => {
+          const query = validate(ListQuery, ctx.query, 'query');
+          await latency.work('list');
+          const products = await listProducts(db, query);
+          ctx.body = { category: query.category ?? null, count: products.length, products };
+        });
+        router.get('/products/recommendations', async (ctx) => {
+          const query = validate(RecommendationsQuery, ctx.query, 'query');
+          await latency.work('recommendations');
+          const answer = await recommendation.post<{ recommendations: { product_id: number; score: number }[] }>('/recommend', {
+            user_id: query.user_id,
+            category: query.category,
+            limit: query.limit,
+          });
+          const ids = answer.recommendations.map((r) => r.product_id);
+          const rows = ids.length ? await productsById(db, ids) : [];
+          const byId = new Map(rows.map((p) => [p.id, p]));
+          const products = answer.recommendations.flatMap((r) => {
+            const product = byId.get(r.product_id);
+            return product ? [{ ...product, score: r.score }] : [];
+          });
+          ctx.body = { category: query.category, count: products.length, products };
+        });
+        router.get('/products/:id', async (ctx) => {
+          const id = validate(ProductId, ctx.params.id, 'product id');
+          await latency.work('get');
+          const [product] = await productsById(db, [id]);
+          if (!product) throw notFound(`product ${id} not found`);
+          ctx.body = product;
+        });
+      },
+    });
+    return { app, close: () => db.destroy() };
+  },
+});

@@ -1,0 +1,82 @@
+import {
+  CATEGORIES,
+  createApp,
+  createDb,
+  DEFAULT_DATABASE_URL,
+  defineService,
+  env,
+  ID_PATTERN,
+  type Knex,
+  LatencyModel,
+  pingDb,
+  validateBody,
+  z,
+} from '@bfl/kit';
+
+const Recommend = z.object({
+  user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
+  category: z.enum(CATEGORIES),
+  limit: z.number().int().min(1).max(20).default(5),
+});
+
+export interface Recommendation {
+  product_id: number;
+  name: string;
+  category: string;
+  price_cents: number;
+  /** How many past orders contained this product together with one of the category. */
+  score: number;
+}
+
+/**
+ * "Bought together": products that appear in the same orders as active products of the
+ * category, ranked by how often. Real work over the order history.
+ */
+export async function boughtTogether(db: Knex, category: string, limit: number): Promise<Recommendation[]> {
+  const result = await db.raw<{ rows: Recommendation[] }>(
+    `SELECT p2.id AS product_id, p2.name, p2.category, p2.price_cents, count(*)::int AS score
+       FROM products p1
+       JOIN order_items oi1 ON oi1.product_id = p1.id
+       JOIN order_items oi2 ON oi2.order_id = oi1.order_id AND oi2.product_id <> oi1.product_id
+       JOIN products p2 ON p2.id = oi2.product_id AND p2.is_active
+      WHERE p1.category = ? AND p1.is_active
+      GROUP BY p2.id
+      ORDER BY score DESC, p2.id
+      LIMIT ?`,
+    [category, limit],
+  );
+  return result.rows;
+}
+
+export const service = defineService({
+  name: 'recommendation',
+  config: {
+    DATABASE_URL: env.url(DEFAULT_DATABASE_URL),
+    /** The bounded pool the recommendation query runs through. */
+    RECOMMENDATION_POOL_MAX: env.int(4, 1, 100),
+    RECOMMENDATION_POOL_ACQUIRE_TIMEOUT_MS: env.int(30_000, 1),
+  },
+  create(config, logger) {
+    const db = createDb({
+      url: config.DATABASE_URL,
+      poolMax: config.RECOMMENDATION_POOL_MAX,
+      acquireTimeoutMs: config.RECOMMENDATION_POOL_ACQUIRE_TIMEOUT_MS,
+      applicationName: 'recommendation',
+    });
+    const latency = new LatencyModel({ recommend: { medianMs: 30, p95Ms: 80 } }, config);
+    const app = createApp({
+      name: 'recommendation',
+      logger,
+      ready: { postgres: () => pingDb(db) },
+      routes(router) {
+        router.post('/recommend', async (ctx) => {
+          const input = validateBody(Recommend, ctx);
+          await latency.work('recommend');
+          const recommendations = await boughtTogether(db, input.category, input.limit);
+          ctx.body = { user_id: input.user_id, category: input.category, recommendations };
+        });
+      },
+    });
+    return { app, close: () => db.destroy() };
+  },
+});
