@@ -1,18 +1,16 @@
 import {
   createApp,
-  createRedis,
   DEFAULT_REDIS_URL,
   defineService,
   env,
   ID_PATTERN,
   LatencyModel,
-  pingRedis,
-  type Redis,
   unprocessable,
   validate,
   validateBody,
   z,
 } from '@bfl/kit';
+import { createRedis, pingRedis, type Redis } from '@bfl/kit/redis';
 
 const CartId = z.string().regex(ID_PATTERN, 'cart id must be 1-64 characters of A-Z a-z 0-9 _ . : -');
 

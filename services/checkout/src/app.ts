@@ -1,19 +1,17 @@
 import {
   createApp,
-  createDb,
   DEFAULT_DATABASE_URL,
   defineService,
   env,
   HttpError,
   ID_PATTERN,
-  type Knex,
   LatencyModel,
-  pingDb,
   unprocessable,
   validate,
   validateBody,
   z,
 } from '@bfl/kit';
+import { createDb, type Knex, pingDb } from '@bfl/kit/db';
 
 const CreateOrder = z.object({
   user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),

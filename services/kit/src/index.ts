@@ -1,14 +1,11 @@
 export { z } from 'zod';
 export { type AppOptions, createApp, errorResponse, isPoolTimeout, type ReadyCheck } from './app.js';
 export { ConfigError, commonEnv, env, loadConfig } from './config.js';
-export { createDb, type DbOptions, type Knex, pingDb } from './db.js';
 export { CATEGORIES, type Category, ID_PATTERN } from './domain.js';
 export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';
-export { type Lab, LabError, type LabOptions, type LabProcess, portFree, REPO_ROOT, rssMiB, startLab } from './lab.js';
 export { type DelayProfile, LatencyModel, parseProfiles, sampleDelay } from './latency.js';
 export { createLogger, type Logger } from './log.js';
-export { createRedis, pingRedis, Redis } from './redis.js';
 export { listen, main, type Running, type ServeOptions, serve } from './server.js';
 export {
   type Built,

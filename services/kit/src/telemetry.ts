@@ -7,12 +7,14 @@
  * exporter is configured (or OTEL_SDK_DISABLED=true), nothing is started: no
  * instrumentation, no cost.
  */
-import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
-import { startNodeSdk } from '@opentelemetry/sdk-node';
 import { registerTelemetryShutdown, telemetryStarted, telemetryWanted } from './telemetry-control.js';
 
 function start(): void {
   if (telemetryStarted() || !telemetryWanted()) return;
+  // Loaded only when wanted: the SDK and the instrumentations cost memory and start-up time.
+  const { getNodeAutoInstrumentations } =
+    require('@opentelemetry/auto-instrumentations-node') as typeof import('@opentelemetry/auto-instrumentations-node');
+  const { startNodeSdk } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const sdk = startNodeSdk({
     instrumentations: [
       getNodeAutoInstrumentations({

@@ -1,20 +1,18 @@
 import {
   CATEGORIES,
   createApp,
-  createDb,
   DEFAULT_DATABASE_URL,
   defaultUrl,
   defineService,
   env,
   ID_PATTERN,
-  type Knex,
   LatencyModel,
   notFound,
-  pingDb,
   ServiceClient,
   validate,
   z,
 } from '@bfl/kit';
+import { createDb, type Knex, pingDb } from '@bfl/kit/db';
 
 export interface Product {
   id: number;

@@ -1,17 +1,5 @@
-import {
-  CATEGORIES,
-  createApp,
-  createDb,
-  DEFAULT_DATABASE_URL,
-  defineService,
-  env,
-  ID_PATTERN,
-  type Knex,
-  LatencyModel,
-  pingDb,
-  validateBody,
-  z,
-} from '@bfl/kit';
+import { CATEGORIES, createApp, DEFAULT_DATABASE_URL, defineService, env, ID_PATTERN, LatencyModel, validateBody, z } from '@bfl/kit';
+import { createDb, type Knex, pingDb } from '@bfl/kit/db';
 
 const Recommend = z.object({
   user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),

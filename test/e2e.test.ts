@@ -1,0 +1,131 @@
+/**
+ * End to end: the lab's nine services as real processes (as `npm run lab` starts them)
+ * on real PostgreSQL and Redis, exporting OTLP to a receiver inside this test.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SHOP_SERVICES } from '@bfl/kit';
+import { type Lab, startLab } from '@bfl/kit/lab';
+import { byTrace, OtlpReceiver, type ReceivedSpan, traceDepth } from '@bfl/kit/otlp-receiver';
+import knex from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://lab:lab@localhost:5432/lab';
+// Ports beside the usual ones, so a lab already running on this machine does not matter.
+const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 28011 + i]));
+
+const receiver = new OtlpReceiver();
+let lab: Lab;
+const logs: string[] = [];
+const db = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 2 } });
+
+beforeAll(async () => {
+  await receiver.start();
+  lab = await startLab({
+    services: SHOP_SERVICES,
+    ports,
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_METRIC_EXPORT_INTERVAL: '1000',
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_LOGS_EXPORTER: 'none',
+      LOG_LEVEL: 'debug',
+    },
+    onLine: (name, line) => logs.push(`${name} | ${line}`),
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await lab?.stop();
+  await receiver.stop();
+  await db.destroy();
+});
+
+/** A W3C traceparent for a new trace we can find afterwards. */
+function newTrace(): { traceId: string; header: string } {
+  const traceId = randomBytes(16).toString('hex');
+  return { traceId, header: `00-${traceId}-${randomBytes(8).toString('hex')}-01` };
+}
+
+const isDb = (span: ReceivedSpan, system: string) =>
+  span.kind === 3 && (span.attributes['db.system.name'] === system || span.attributes['db.system'] === system);
+
+async function post(path: string, body: unknown, traceparent: string) {
+  const response = await fetch(`${lab.url('frontend')}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe('the lab end to end', () => {
+  const browse = newTrace();
+  const checkout = newTrace();
+  const user = `e2e-${randomUUID().slice(0, 8)}`;
+  let order: { order_id: number; total_cents: number };
+
+  it('brings all nine services to ready', () => {
+    expect(lab.processes.map((p) => p.name).sort()).toEqual([...SHOP_SERVICES].sort());
+    expect(lab.processes.every((p) => p.readyMs !== undefined)).toBe(true);
+  });
+
+  it('answers a browse and a checkout through the frontend', async () => {
+    const browsed = await post('/api/browse', { user_id: user, cart_id: `cart-${user}`, category: 'books' }, browse.header);
+    expect(browsed.status).toBe(200);
+    expect((browsed.body.products as unknown[]).length).toBeGreaterThan(0);
+
+    const checkedOut = await post('/api/checkout', { user_id: user, cart_id: `cart-${user}` }, checkout.header);
+    expect(checkedOut.status, JSON.stringify(checkedOut.body)).toBe(200);
+    order = checkedOut.body.order as typeof order;
+    const row = await db('orders').where({ id: order.order_id }).first();
+    expect(row).toMatchObject({ user_id: user, total_cents: order.total_cents });
+    const items = await db('order_items').where({ order_id: order.order_id });
+    expect(items.length).toBeGreaterThanOrEqual(1);
+    expect(items.length).toBeLessThanOrEqual(3);
+  });
+
+  it('exports each request as one trace spanning the services it touched', async () => {
+    const serviceOf = (traceId: string) => new Set(receiver.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
+    const checkoutServices = ['frontend', 'cart', 'shipping', 'product-catalog', 'recommendation', 'payment', 'checkout'];
+    await receiver.waitFor(() => {
+      const seen = serviceOf(checkout.traceId);
+      return (
+        checkoutServices.every((s) => seen.has(s)) &&
+        ['cart', 'currency', 'ad', 'product-catalog'].every((s) => serviceOf(browse.traceId).has(s))
+      );
+    }, 20_000);
+    // Let the last batches arrive.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+    const traces = byTrace(receiver.spans);
+    const browseSpans = traces.get(browse.traceId) ?? [];
+    const checkoutSpans = traces.get(checkout.traceId) ?? [];
+
+    // Every server span of the lab belongs to one of the two requests: nothing was cut into separate traces.
+    const serverSpans = receiver.spans.filter((s) => s.kind === 2);
+    const stray = serverSpans.filter((s) => s.traceId !== browse.traceId && s.traceId !== checkout.traceId);
+    expect(stray.map((s) => `${s.service} ${s.name}`)).toEqual([]);
+
+    expect(new Set(browseSpans.map((s) => s.service))).toEqual(new Set(['frontend', 'cart', 'currency', 'ad', 'product-catalog']));
+    expect(browseSpans.some((s) => isDb(s, 'redis'))).toBe(true);
+    expect(browseSpans.some((s) => isDb(s, 'postgresql'))).toBe(true);
+
+    const services = new Set(checkoutSpans.map((s) => s.service));
+    for (const service of checkoutServices) expect(services, service).toContain(service);
+    expect(checkoutSpans.some((s) => isDb(s, 'postgresql') && s.service === 'recommendation')).toBe(true);
+    expect(checkoutSpans.some((s) => isDb(s, 'postgresql') && s.service === 'checkout')).toBe(true);
+    expect(checkoutSpans.some((s) => isDb(s, 'redis') && s.service === 'cart')).toBe(true);
+    expect(traceDepth(checkoutSpans)).toBeGreaterThanOrEqual(7);
+    expect(checkoutSpans.filter((s) => s.statusCode === 2)).toEqual([]);
+  });
+
+  it('writes JSON logs that carry the trace id', () => {
+    const lines = logs.filter((line) => line.includes(checkout.traceId));
+    expect(lines.length).toBeGreaterThan(0);
+    const record = JSON.parse(lines[0]!.slice(lines[0]!.indexOf('|') + 2)) as Record<string, unknown>;
+    expect(record).toMatchObject({ trace_id: checkout.traceId });
+    expect(record.span_id).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
