@@ -5,14 +5,15 @@
  */
 import { parseArgs } from 'node:util';
 import { LabError, rssMiB, startLab } from './lab.js';
-import { type ServiceName, SHOP_SERVICES } from './services.js';
+import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES } from './services.js';
 
-const HELP = `usage: npm run lab [-- --only a,b] [--check] [--quiet]
+const HELP = `usage: npm run lab [-- --only a,b] [--port-offset N] [--check] [--quiet]
 
 Starts the lab's services as local processes (built first), waits until every
 /ready answers, prints where each listens, and stops them all on Ctrl-C.
 
   --only LIST   start only these services (comma-separated)
+  --port-offset N  listen on DESIGN.md's ports + N (a second lab beside the first)
   --check       stop again once everything is ready (exit 0 when the lab starts)
   --quiet       do not print the services' log lines
   -h, --help    this text
@@ -44,6 +45,12 @@ async function run(): Promise<number> {
     return 2;
   }
   const services = (only ?? SHOP_SERVICES) as ServiceName[];
+  const offset = Number(args.values['port-offset']);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 50_000) {
+    process.stderr.write(`lab: --port-offset must be a whole number from 0 to 50000, got ${args.values['port-offset']}\n`);
+    return 2;
+  }
+  const ports = Object.fromEntries(services.map((name) => [name, SERVICE_PORTS[name] + offset]));
   const width = Math.max(...services.map((s) => s.length));
   const tty = process.stdout.isTTY;
   const prefix = (name: ServiceName) => {
@@ -57,6 +64,7 @@ async function run(): Promise<number> {
   try {
     lab = await startLab({
       services,
+      ports,
       onLine: (name, line) => {
         if (!args.values.quiet) process.stdout.write(`${prefix(name)} ${line}\n`);
       },
@@ -79,7 +87,11 @@ async function run(): Promise<number> {
     ),
     `  ${'total'.padEnd(width)}  ${''.padEnd(22)}  ${''.padStart(7)}  ${''.padStart(7)}  ${`${totalRss.toFixed(0)} MiB`.padStart(8)}`,
     '',
-    args.values.check ? 'lab: --check given, stopping' : 'lab: try  curl -XPOST localhost:8018/api/browse  -- Ctrl-C stops everything',
+    args.values.check
+      ? 'lab: --check given, stopping'
+      : services.includes('frontend')
+        ? `lab: try  curl -XPOST ${lab.url('frontend')}/api/browse  -- Ctrl-C stops everything`
+        : 'lab: Ctrl-C stops everything',
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -110,6 +122,7 @@ function parse() {
   return parseArgs({
     options: {
       only: { type: 'string' },
+      'port-offset': { type: 'string', default: '0' },
       check: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },

@@ -35,9 +35,12 @@ export async function listen(options: ServeOptions): Promise<Running> {
   const close = () => {
     closing ??= (async () => {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections go as soon as their last response is written.
       server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const grace = setTimeout(() => server.closeAllConnections(), options.graceMs ?? 10_000);
       await drained;
+      clearInterval(sweep);
       clearTimeout(grace);
       await options.onShutdown?.();
     })();

@@ -1,0 +1,130 @@
+/**
+ * `npm run lab` as a user runs it: the CLI starts the nine services, reports where they
+ * listen, and leaves no process behind when it is stopped. Services shut down gracefully.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+const OFFSET = 30_000; // 38011..38019: beside a lab that may already run here
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Collects a child's stdout lines and resolves when one matches. */
+function watch(child: ChildProcess) {
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (w.re.test(line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  return {
+    lines,
+    waitFor: (re: RegExp, timeoutMs: number) =>
+      new Promise<string>((resolve, reject) => {
+        const found = lines.find((line) => re.test(line));
+        if (found) return resolve(found);
+        const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs);
+        waiters.push({ re, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      }),
+  };
+}
+
+describe('npm run lab', () => {
+  it('starts every service, prints where each listens, and stops them all on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['services/kit/dist/lab-cli.js', '--port-offset', String(OFFSET), '--quiet'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out = watch(child);
+    const ready = await out.waitFor(/all 9 services ready in/, 60_000);
+    const seconds = Number(/in ([\d.]+) s/.exec(ready)?.[1]);
+    expect(seconds).toBeLessThan(15);
+    await out.waitFor(/^ {2}total/, 5_000);
+    const rows = out.lines.filter((line) => /^ {2}[a-z-]+ +http:\/\/localhost:\d+ +\d+/.test(line));
+    expect(rows).toHaveLength(9);
+    const pids = rows.map((line) => Number(line.trim().split(/\s+/)[2]));
+    expect(pids.every(alive)).toBe(true);
+    expect(rows.some((line) => line.includes(`http://localhost:${8018 + OFFSET}`))).toBe(true);
+
+    const browse = await fetch(`http://localhost:${8018 + OFFSET}/api/browse`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"user_id":"lab-test"}',
+    });
+    expect(browse.status).toBe(200);
+
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(out.lines.at(-1)).toBe('lab: stopped');
+    expect(pids.filter(alive)).toEqual([]);
+  }, 90_000);
+
+  it('refuses unknown options and services with exit 2', async () => {
+    for (const args of [['--bogus'], ['--only', 'cart,warehouse']]) {
+      const child = spawn(process.execPath, ['services/kit/dist/lab-cli.js', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const [code] = await once(child, 'exit');
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr).toMatch(/^lab: /);
+    }
+  });
+});
+
+describe('a service on SIGTERM', () => {
+  it('finishes the request in flight, refuses new ones, closes and exits 0', async () => {
+    const port = 38112;
+    const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'dist/main.js'], {
+      cwd: path.join(root, 'services/currency'),
+      env: { ...process.env, PORT: String(port), LATENCY_PROFILES: 'convert=1500/1500' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const out = watch(child);
+    await out.waitFor(/listening on/, 15_000);
+    const started = performance.now();
+    const inFlight = fetch(`http://127.0.0.1:${port}/convert?amount=10&from=USD&to=EUR`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGTERM');
+    await out.waitFor(/shutting down/, 5_000);
+    await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { converted: number }).converted).toBe(9.2);
+    expect(performance.now() - started).toBeGreaterThan(1_400);
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(out.lines.some((line) => line.includes('"currency stopped"'))).toBe(true);
+  });
+
+  it('refuses to start on a bad variable, naming it', async () => {
+    const child = spawn(process.execPath, ['dist/main.js'], {
+      cwd: path.join(root, 'services/cart'),
+      env: { ...process.env, PORT: '38113', REDIS_URL: 'not-a-url', CART_TTL_SECONDS: '-5' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^cart: invalid configuration: /);
+    expect(stderr).toContain('REDIS_URL="not-a-url"');
+    expect(stderr).toContain('CART_TTL_SECONDS="-5"');
+  });
+});
