@@ -40,7 +40,13 @@ function watch(child: ChildProcess) {
         const found = lines.find((line) => re.test(line));
         if (found) return resolve(found);
         const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs);
-        waiters.push({ re, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+        waiters.push({
+          re,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
       }),
   };
 }

@@ -40,6 +40,43 @@ export interface Cart {
 
 const key = (cartId: string) => `cart:${cartId}`;
 
+/** Most units of one product a cart line holds (shipping and checkout accept up to 99). */
+export const MAX_LINE_QUANTITY = 99;
+
+/**
+ * Adds to a line atomically: the line-count limit and the per-line cap are checked and
+ * the write done in one step, so concurrent adds cannot overshoot either. Returns the
+ * new quantity, -1 when the cart is full, -2 when the line would exceed its cap.
+ */
+const CART_ADD = `
+local qty = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if qty == 0 then
+  local lines = 0
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(field, 1, 2) == 'q:' then lines = lines + 1 end
+  end
+  if lines >= tonumber(ARGV[5]) then return -1 end
+end
+if qty + tonumber(ARGV[3]) > tonumber(ARGV[7]) then return -2 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[4]) end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return qty + tonumber(ARGV[3])
+`;
+
+type CartRedis = Redis & {
+  cartAdd(
+    key: string,
+    quantityField: string,
+    infoField: string,
+    quantity: number,
+    info: string,
+    maxLines: number,
+    ttlSeconds: number,
+    maxQuantity: number,
+  ): Promise<number>;
+};
+
 /**
  * One Redis hash per cart: `q:<product>` holds the quantity, `i:<product>` the price and
  * name the shopper saw. Every write renews the cart's TTL.
@@ -72,6 +109,7 @@ export const service = defineService({
   },
   create(config, logger) {
     const redis = createRedis(config.REDIS_URL, logger, 'cart');
+    redis.defineCommand('cartAdd', { numberOfKeys: 1, lua: CART_ADD });
     const latency = new LatencyModel(
       { get: { medianMs: 10, p95Ms: 30 }, add: { medianMs: 12, p95Ms: 35 }, clear: { medianMs: 8, p95Ms: 25 } },
       config,
@@ -90,17 +128,21 @@ export const service = defineService({
           const cartId = validate(CartId, ctx.params.id, 'cart id');
           const item = validateBody(AddItem, ctx);
           await latency.work('add');
-          const cartKey = key(cartId);
-          const lines = await redis.hkeys(cartKey);
-          const isNewLine = !lines.includes(`q:${item.product_id}`);
-          if (isNewLine && lines.filter((f) => f.startsWith('q:')).length >= config.CART_MAX_LINES) {
-            throw unprocessable(`cart ${cartId} already has ${config.CART_MAX_LINES} different products`);
-          }
-          const multi = redis.multi().hincrby(cartKey, `q:${item.product_id}`, item.quantity);
           const { product_id, quantity, ...info } = item;
-          if (Object.keys(info).length) multi.hset(cartKey, `i:${product_id}`, JSON.stringify(info));
-          void quantity;
-          await multi.expire(cartKey, config.CART_TTL_SECONDS).exec();
+          const result = await (redis as CartRedis).cartAdd(
+            key(cartId),
+            `q:${product_id}`,
+            `i:${product_id}`,
+            quantity,
+            Object.keys(info).length ? JSON.stringify(info) : '',
+            config.CART_MAX_LINES,
+            config.CART_TTL_SECONDS,
+            MAX_LINE_QUANTITY,
+          );
+          if (result === -1) throw unprocessable(`cart ${cartId} already has ${config.CART_MAX_LINES} different products`);
+          if (result === -2) {
+            throw unprocessable(`quantity: product ${product_id} would exceed ${MAX_LINE_QUANTITY} units in cart ${cartId}`);
+          }
           ctx.status = 201;
           ctx.body = await readCart(redis, cartId);
         });

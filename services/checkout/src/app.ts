@@ -65,6 +65,11 @@ async function loadOrder(db: Knex, where: { id: number } | { idempotency_key: st
     .select('product_id', 'quantity', 'unit_price_cents')
     .where({ order_id: row.id })
     .orderBy('product_id')) as OrderItem[];
+  return toOrder(row, items);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a row of the orders table as pg returns it
+function toOrder(row: any, items: OrderItem[]): Order {
   return {
     order_id: Number(row.id),
     user_id: row.user_id,
@@ -75,7 +80,7 @@ async function loadOrder(db: Knex, where: { id: number } | { idempotency_key: st
     payment_id: row.payment_id,
     idempotency_key: row.idempotency_key,
     created_at: new Date(row.created_at).toISOString(),
-    items,
+    items: [...items].sort((a, b) => a.product_id - b.product_id),
   };
 }
 
@@ -102,7 +107,7 @@ export async function createOrder(db: Knex, input: CreateOrder, key: string | un
   }
   const lines = mergeLines(input.items);
   try {
-    const orderId = await db.transaction(async (trx) => {
+    const order = await db.transaction(async (trx) => {
       const products = (await trx('products')
         .select('id', 'price_cents', 'is_active')
         .whereIn('id', [...lines.keys()])) as { id: number; price_cents: number; is_active: boolean }[];
@@ -127,12 +132,11 @@ export async function createOrder(db: Knex, input: CreateOrder, key: string | un
           payment_id: input.payment_id ?? null,
           idempotency_key: key ?? null,
         })
-        .returning('id');
-      const id = Number(row.id);
-      await trx('order_items').insert(items.map((item) => ({ order_id: id, ...item })));
-      return id;
+        .returning('*');
+      await trx('order_items').insert(items.map((item) => ({ order_id: row.id, ...item })));
+      return toOrder(row, items);
     });
-    return { order: (await loadOrder(db, { id: orderId })) as Order, replayed: false };
+    return { order, replayed: false };
   } catch (error) {
     // Two requests with the same key raced: the loser returns the winner's order.
     if (key && isUniqueViolation(error)) {
@@ -164,6 +168,7 @@ export const service = defineService({
       poolMax: config.CHECKOUT_POOL_MAX,
       acquireTimeoutMs: config.CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS,
       applicationName: 'checkout',
+      logger,
     });
     const latency = new LatencyModel({ create: { medianMs: 40, p95Ms: 100 } }, config);
     const app = createApp({

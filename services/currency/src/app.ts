@@ -1,7 +1,7 @@
-import { createApp, defineService, LatencyModel, unprocessable, validate, z } from '@bfl/kit';
+import { CURRENCIES, type Currency, createApp, defineService, LatencyModel, unprocessable, validate, z } from '@bfl/kit';
 
 /** Units of each currency per 1 USD (a fixed table: the lab needs stable numbers, not a market). */
-export const RATES: Record<string, number> = {
+export const RATES: Record<Currency, number> = {
   USD: 1,
   EUR: 0.92,
   GBP: 0.79,
@@ -17,16 +17,20 @@ export const RATES: Record<string, number> = {
 const currency = z
   .string()
   .transform((s) => s.toUpperCase())
-  .refine((code) => code in RATES, { message: `unknown currency; known: ${Object.keys(RATES).join(', ')}` });
+  .pipe(z.enum(CURRENCIES, { message: `unknown currency; known: ${CURRENCIES.join(', ')}` }));
 
 const ConvertQuery = z.object({
-  amount: z.coerce.number().finite().min(0).max(1e12),
+  amount: z
+    .string({ message: 'amount is required' })
+    .regex(/^\d+(\.\d+)?$/, 'amount must be a non-negative decimal number')
+    .transform(Number)
+    .pipe(z.number().max(1e12)),
   from: currency,
   to: currency,
 });
 
 /** Converts an amount between currencies, rounded to the target currency's minor unit. */
-export function convert(amount: number, from: string, to: string): { converted: number; rate: number } {
+export function convert(amount: number, from: Currency, to: Currency): { converted: number; rate: number } {
   const fromRate = RATES[from];
   const toRate = RATES[to];
   if (fromRate === undefined || toRate === undefined) throw unprocessable(`cannot convert ${from} to ${to}`);

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import {
   CATEGORIES,
+  CURRENCIES,
   createApp,
   DownstreamError,
   defaultUrl,
@@ -20,7 +21,11 @@ const Browse = z.object({
   user_id: Id('user_id').default('anonymous'),
   cart_id: Id('cart_id').optional(),
   category: z.enum(CATEGORIES).optional(),
-  currency: z.string().length(3).default('USD'),
+  currency: z
+    .string()
+    .transform((code) => code.toUpperCase())
+    .pipe(z.enum(CURRENCIES, { message: `unknown currency; known: ${CURRENCIES.join(', ')}` }))
+    .default('USD'),
 });
 
 const Checkout = z.object({
@@ -50,6 +55,7 @@ interface Product {
   name: string;
   category: string;
   price_cents: number;
+  is_active: boolean;
 }
 
 const pick = <T>(values: readonly T[]): T => values[randomInt(values.length)] as T;
@@ -163,10 +169,23 @@ export const service = defineService({
           let currentCart = await cart.get<Cart>(cartPath);
           if (!currentCart.items.length) currentCart = await fillCart(input.cart_id);
           const items = currentCart.items.map(({ product_id, quantity }) => ({ product_id, quantity }));
-          const quote = await shipping.post<{ cost_cents: number }>('/calculate', { items, zip: input.zip });
+          // The charge is priced from the catalogue, as the order will be, never from the cart's memory.
+          const [priced, quote] = await Promise.all([
+            catalog.get<{ products: Product[] }>('/products', { query: { ids: items.map((i) => i.product_id).join(',') } }),
+            shipping.post<{ cost_cents: number }>('/calculate', { items, zip: input.zip }),
+          ]);
+          const prices = new Map(priced.products.filter((p) => p.is_active).map((p) => [p.id, p.price_cents]));
+          const gone = items.filter((item) => !prices.has(item.product_id)).map((item) => item.product_id);
+          if (gone.length) {
+            throw new HttpError(422, `products no longer available: ${gone.join(', ')}`, {
+              reason: 'product-unavailable',
+              product_ids: gone,
+            });
+          }
+          const subtotal = items.reduce((sum, item) => sum + item.quantity * (prices.get(item.product_id) as number), 0);
           const category = currentCart.items.find((item) => item.category)?.category ?? pick(CATEGORIES);
           const recommendations = await recommendationsFor(category, input.user_id);
-          const amountCents = currentCart.total_cents + quote.cost_cents;
+          const amountCents = subtotal + quote.cost_cents;
           const charge = await payment
             .post<{ transaction_id: string; status: string }>('/api/payment/process', {
               amount: amountCents / 100,

@@ -42,6 +42,13 @@ export function errorResponse(error: unknown): { status: number; body: ErrorBody
     }
     return { status: 502, body: { error: error.message, reason: 'downstream-error', service: error.service } };
   }
+  const unavailable = unavailableDependency(error);
+  if (unavailable) {
+    return {
+      status: 503,
+      body: { error: `${unavailable} is unavailable: ${(error as Error).message}`, reason: `${unavailable}-unavailable` },
+    };
+  }
   if (isPoolTimeout(error)) {
     return { status: 503, body: { error: 'database pool exhausted: no connection free in time', reason: 'pool-exhausted' } };
   }
@@ -59,6 +66,22 @@ function describeClientError(error: Error & { type?: string; limit?: number }, s
     return `malformed JSON body: ${error.message}`;
   }
   return error.message;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
+
+/**
+ * Which datastore a connection failure came from: ioredis (retries used up, connection
+ * closed) or PostgreSQL (a refused or broken connection, or a server shutting down).
+ */
+export function unavailableDependency(error: unknown): 'redis' | 'postgres' | undefined {
+  const e = error as { name?: string; message?: string; code?: string } | undefined;
+  if (!e || typeof e !== 'object') return undefined;
+  if (e.name === 'MaxRetriesPerRequestError' || /^Connection is closed|Stream isn't writeable|^Command timed out/.test(e.message ?? ''))
+    return 'redis';
+  const pgShutdown = typeof e.code === 'string' && (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P03');
+  if (pgShutdown || (e.code && CONNECTION_CODES.has(e.code)) || /^Connection terminated/.test(e.message ?? '')) return 'postgres';
+  return undefined;
 }
 
 /** knex/tarn's "Timeout acquiring a connection. The pool is probably full." */

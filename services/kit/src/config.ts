@@ -11,7 +11,8 @@ export class ConfigError extends Error {
 
 /** Environment helpers: every value arrives as a string. */
 export const env = {
-  port: (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback),
+  /** 0 asks the OS for a free port (tests). */
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
   int: (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback),
   number: (fallback: number, min = 0) => z.coerce.number().min(min).default(fallback),
   url: (fallback: string) => z.url().default(fallback),

@@ -1,4 +1,5 @@
 import knex, { type Knex } from 'knex';
+import type { Logger } from './log.js';
 
 export type { Knex };
 
@@ -12,6 +13,8 @@ export interface DbOptions {
   applicationName: string;
   /** Server-side statement_timeout in ms; 0 leaves it off. */
   statementTimeoutMs?: number;
+  /** Where knex's own warnings go (instead of the console). */
+  logger?: Logger;
 }
 
 /**
@@ -28,6 +31,12 @@ export function createDb(options: DbOptions): Knex {
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: options.acquireTimeoutMs,
+    log: {
+      warn: (message: unknown) => options.logger?.warn({ knex: message }, 'knex warning'),
+      error: (message: unknown) => options.logger?.error({ knex: message }, 'knex error'),
+      deprecate: (method: string, alternative: string) => options.logger?.warn(`knex: ${method} is deprecated, use ${alternative}`),
+      debug: (message: unknown) => options.logger?.debug({ knex: message }, 'knex debug'),
+    },
   });
 }
 

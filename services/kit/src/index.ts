@@ -1,7 +1,7 @@
 export { z } from 'zod';
-export { type AppOptions, createApp, errorResponse, isPoolTimeout, type ReadyCheck } from './app.js';
+export { type AppOptions, createApp, errorResponse, isPoolTimeout, type ReadyCheck, unavailableDependency } from './app.js';
 export { ConfigError, commonEnv, env, loadConfig } from './config.js';
-export { CATEGORIES, type Category, ID_PATTERN } from './domain.js';
+export { CATEGORIES, type Category, CURRENCIES, type Currency, ID_PATTERN } from './domain.js';
 export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';
 export { type DelayProfile, LatencyModel, parseProfiles, sampleDelay } from './latency.js';

@@ -29,6 +29,12 @@ const COLUMNS = ['id', 'sku', 'name', 'description', 'category', 'price_cents', 
 
 const ListQuery = z.object({
   category: z.enum(CATEGORIES).optional(),
+  /** `ids=1,2,3`: exactly these products, active or not (prices for a cart). */
+  ids: z
+    .string()
+    .regex(/^\d{1,9}(,\d{1,9}){0,99}$/, 'ids must be up to 100 comma-separated product ids')
+    .transform((list) => [...new Set(list.split(',').map(Number))])
+    .optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   offset: z.coerce.number().int().min(0).max(10_000).default(0),
 });
@@ -49,7 +55,7 @@ export async function listProducts(db: Knex, query: z.infer<typeof ListQuery>): 
 }
 
 function productsById(db: Knex, ids: number[]): Promise<Product[]> {
-  return db('products').select(COLUMNS).whereIn('id', ids) as Promise<Product[]>;
+  return db('products').select(COLUMNS).whereIn('id', ids).orderBy('id') as Promise<Product[]>;
 }
 
 export const service = defineService({
@@ -68,6 +74,7 @@ export const service = defineService({
       poolMax: config.CATALOG_POOL_MAX,
       acquireTimeoutMs: config.CATALOG_POOL_ACQUIRE_TIMEOUT_MS,
       applicationName: 'product-catalog',
+      logger,
     });
     const recommendation = new ServiceClient('recommendation', config.RECOMMENDATION_URL, config.RECOMMENDATION_TIMEOUT_MS);
     const latency = new LatencyModel(
@@ -88,8 +95,8 @@ export const service = defineService({
       routes(router) {
         router.get('/products', async (ctx) => {
           const query = validate(ListQuery, ctx.query, 'query');
-          await latency.work('list');
-          const products = await listProducts(db, query);
+          await latency.work(query.ids ? 'get' : 'list');
+          const products = query.ids ? await productsById(db, query.ids) : await listProducts(db, query);
           ctx.body = { category: query.category ?? null, count: products.length, products };
         });
         router.get('/products/recommendations', async (ctx) => {

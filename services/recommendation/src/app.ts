@@ -50,6 +50,7 @@ export const service = defineService({
       poolMax: config.RECOMMENDATION_POOL_MAX,
       acquireTimeoutMs: config.RECOMMENDATION_POOL_ACQUIRE_TIMEOUT_MS,
       applicationName: 'recommendation',
+      logger,
     });
     const latency = new LatencyModel({ recommend: { medianMs: 30, p95Ms: 80 } }, config);
     const app = createApp({
