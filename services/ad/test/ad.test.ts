@@ -1,46 +1,9 @@
-import { createServer } from 'node:net';
-import { CATEGORIES, type Started, startService } from '@bfl/kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATEGORIES } from '@bfl/kit';
+import { describe, expect, it } from 'vitest';
+import { serve } from '../../../test/support.js';
 import { adsFor, service } from '../src/app.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-interface Reply {
-  status: number;
-  body: Json;
-  headers: Headers;
-}
-
-let started: Started;
-
-async function http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json', ...headers };
-  }
-  const response = await fetch(`${started.url}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
-}
-
-/** A port nobody listens on right now (startService's own PORT=0 is rejected by env.port, see report). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-beforeAll(async () => {
-  started = await startService(service, { PORT: String(await freePort()), LATENCY_SCALE: '0', LOG_LEVEL: 'silent' });
-});
-
-afterAll(async () => {
-  await started?.close();
-});
+const { http } = serve(service);
 
 describe('ad: health', () => {
   it('GET /health answers 200', async () => {

@@ -1,42 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import { type Started, startService } from '@bfl/kit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, type Json, REDIS_URL, serve } from '../../../test/support.js';
 import { service } from '../src/app.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-interface Reply {
-  status: number;
-  body: Json;
-  headers: Headers;
-}
-
-let started: Started;
-
-async function http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json', ...headers };
-  }
-  const response = await fetch(`${started.url}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
-}
-
-/** A port nobody listens on right now (startService's own PORT=0 is rejected by env.port, see report). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 const TTL_SECONDS = 600;
 const MAX_LINES = 3;
 let redis: Redis;
@@ -51,21 +18,15 @@ function newCart(): string {
 
 beforeAll(async () => {
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  started = await startService(service, {
-    PORT: String(await freePort()),
-    LATENCY_SCALE: '0',
-    LOG_LEVEL: 'silent',
-    REDIS_URL,
-    CART_TTL_SECONDS: String(TTL_SECONDS),
-    CART_MAX_LINES: String(MAX_LINES),
-  });
 });
 
 afterAll(async () => {
-  await started?.close();
   if (created.length) await redis?.del(...created);
   await redis?.quit();
 });
+
+// Registered after the hooks above, so (hooks stack) the service starts after Redis connects and closes before the cleanup.
+const { http } = serve(service, { REDIS_URL, CART_TTL_SECONDS: String(TTL_SECONDS), CART_MAX_LINES: String(MAX_LINES) });
 
 describe('cart: health', () => {
   it('GET /health answers 200', async () => {
@@ -311,21 +272,7 @@ describe('cart: bad path params and routes', () => {
 });
 
 describe('cart: Redis unreachable', () => {
-  let down: Started;
-
-  beforeAll(async () => {
-    const closedPort = await freePort();
-    down = await startService(service, {
-      PORT: String(await freePort()),
-      LATENCY_SCALE: '0',
-      LOG_LEVEL: 'silent',
-      REDIS_URL: `redis://127.0.0.1:${closedPort}`,
-    });
-  });
-
-  afterAll(async () => {
-    await down?.close();
-  });
+  const down = serve(service, async () => ({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` }));
 
   it('/health still answers 200', async () => {
     const response = await fetch(`${down.url}/health`);

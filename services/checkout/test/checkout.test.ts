@@ -1,46 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import { type Started, startService } from '@bfl/kit';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';
 import { service } from '../src/app.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-interface Reply {
-  status: number;
-  body: Json;
-  headers: Headers;
-}
-
-async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json', ...headers };
-  }
-  const response = await fetch(`${base}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
-}
-
-/** A port nobody listens on right now (startService's own PORT=0 is rejected by env.port, see report). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const quiet = { LATENCY_SCALE: '0', LOG_LEVEL: 'silent' };
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://lab:lab@localhost:5432/lab';
-
-let started: Started;
 let db: Knex;
-const http = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
-  request(started.url, method, path, body, headers);
 
 /** Every order this file writes belongs to a user under this prefix; all are deleted afterwards. */
 const RUN = `test-${randomUUID()}`;
@@ -55,23 +19,23 @@ let products: Row[];
 let inactive: Row;
 const UNKNOWN_ID = 2_000_000_000;
 
-const create = (body: unknown, key?: string) => http('POST', '/orders/create', body, key ? { 'idempotency-key': key } : {});
-const ordersOf = async (userId: string) => Number((await db('orders').where({ user_id: userId }).count({ n: '*' }))[0]?.n);
-
 beforeAll(async () => {
   db = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 3 } });
   products = await db('products').select('id', 'price_cents').where({ is_active: true }).orderBy('id').limit(3);
   inactive = await db('products').select('id', 'price_cents').where({ is_active: false }).orderBy('id').first();
   expect(products).toHaveLength(3);
   expect(inactive).toBeDefined();
-  started = await startService(service, { ...quiet, PORT: String(await freePort()), DATABASE_URL });
 });
 
 afterAll(async () => {
-  await started?.close();
   await db?.('orders').where('user_id', 'like', `${RUN}-%`).del();
   await db?.destroy();
 });
+
+// Registered after the hooks above, so (hooks stack) the service starts after the products are read and closes before the cleanup.
+const { http } = serve(service, { DATABASE_URL });
+const create = (body: unknown, key?: string) => http('POST', '/orders/create', body, key ? { 'idempotency-key': key } : {});
+const ordersOf = async (userId: string) => Number((await db('orders').where({ user_id: userId }).count({ n: '*' }))[0]?.n);
 
 describe('checkout: health', () => {
   it('GET /health answers 200', async () => {
@@ -349,21 +313,7 @@ describe('checkout: bad input', () => {
 });
 
 describe('checkout: a pool of one connection under load', () => {
-  let tiny: Started;
-
-  beforeAll(async () => {
-    tiny = await startService(service, {
-      ...quiet,
-      PORT: String(await freePort()),
-      DATABASE_URL,
-      CHECKOUT_POOL_MAX: '1',
-      CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS: '50',
-    });
-  });
-
-  afterAll(async () => {
-    await tiny?.close();
-  });
+  const tiny = serve(service, { DATABASE_URL, CHECKOUT_POOL_MAX: '1', CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS: '50' });
 
   it('every order is either placed (201) or refused as pool-exhausted (503), never a 500', async () => {
     const [a, b] = products as [Row, Row];
@@ -402,20 +352,7 @@ describe('checkout: a pool of one connection under load', () => {
 });
 
 describe('checkout: PostgreSQL unreachable', () => {
-  let down: Started;
-
-  beforeAll(async () => {
-    const closed = await freePort();
-    down = await startService(service, {
-      ...quiet,
-      PORT: String(await freePort()),
-      DATABASE_URL: `postgres://lab:lab@127.0.0.1:${closed}/lab`,
-    });
-  });
-
-  afterAll(async () => {
-    await down?.close();
-  });
+  const down = serve(service, async () => ({ DATABASE_URL: `postgres://lab:lab@127.0.0.1:${await freePort()}/lab` }));
 
   it('/health 200, /ready 503 naming postgres', async () => {
     expect((await request(down.url, 'GET', '/health')).status).toBe(200);

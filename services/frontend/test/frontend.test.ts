@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { CATEGORIES, type ServiceDefinition, type Started, startService, type z } from '@bfl/kit';
 import { Redis } from 'ioredis';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, DATABASE_URL, freePort, quiet, REDIS_URL, request } from '../../../test/support.js';
 import { service as adService } from '../../ad/src/app.js';
 import { service as cartService } from '../../cart/src/app.js';
 import { service as checkoutService } from '../../checkout/src/app.js';
@@ -14,39 +14,6 @@ import { service as catalogService } from '../../product-catalog/src/app.js';
 import { service as recommendationService } from '../../recommendation/src/app.js';
 import { service as shippingService } from '../../shipping/src/app.js';
 import { service } from '../src/app.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-interface Reply {
-  status: number;
-  body: Json;
-  headers: Headers;
-}
-
-async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json', ...headers };
-  }
-  const response = await fetch(`${base}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
-}
-
-/** A port nobody listens on right now (startService's own PORT=0 is rejected by env.port, see report). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const quiet = { LATENCY_SCALE: '0', LOG_LEVEL: 'silent' };
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://lab:lab@localhost:5432/lab';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://localhost:6379';
 
 /** Every user and cart of this file starts with RUN; their orders and carts are removed afterwards. */
 const RUN = `test-${randomUUID()}`;
@@ -60,13 +27,12 @@ let db: Knex;
 let redis: Redis;
 
 async function start<S extends z.ZodRawShape>(definition: ServiceDefinition<S>, env: Record<string, string> = {}): Promise<Started> {
-  const started = await startService(definition, { ...quiet, PORT: String(await freePort()), DATABASE_URL, REDIS_URL, ...env });
+  const started = await startService(definition, { ...quiet, DATABASE_URL, REDIS_URL, ...env });
   running.push(started);
   return started;
 }
 
-const http = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
-  request(frontend.url, method, path, body, headers);
+const http = client(() => frontend.url);
 
 beforeAll(async () => {
   db = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 2 } });

@@ -1,47 +1,10 @@
-import { createServer } from 'node:net';
-import { type Started, startService } from '@bfl/kit';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';
 import { service as recommendationService } from '../../recommendation/src/app.js';
 import { service } from '../src/app.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-interface Reply {
-  status: number;
-  body: Json;
-  headers: Headers;
-}
-
-async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json', ...headers };
-  }
-  const response = await fetch(`${base}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
-}
-
-/** A port nobody listens on right now (startService's own PORT=0 is rejected by env.port, see report). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const quiet = { LATENCY_SCALE: '0', LOG_LEVEL: 'silent' };
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://lab:lab@localhost:5432/lab';
-
-let recommendation: Started;
-let started: Started;
 let db: Knex;
-const http = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
-  request(started.url, method, path, body, headers);
 
 interface Product {
   id: number;
@@ -59,20 +22,15 @@ const COLUMNS = ['id', 'sku', 'name', 'description', 'category', 'price_cents', 
 
 beforeAll(async () => {
   db = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 2 } });
-  recommendation = await startService(recommendationService, { ...quiet, PORT: String(await freePort()), DATABASE_URL });
-  started = await startService(service, {
-    ...quiet,
-    PORT: String(await freePort()),
-    DATABASE_URL,
-    RECOMMENDATION_URL: recommendation.url,
-  });
 });
 
 afterAll(async () => {
-  await started?.close();
-  await recommendation?.close();
   await db?.destroy();
 });
+
+// Hooks stack: the database, recommendation and the catalogue start in this order and close in the reverse one.
+const recommendation = serve(recommendationService, { DATABASE_URL });
+const { http } = serve(service, () => ({ DATABASE_URL, RECOMMENDATION_URL: recommendation.url }));
 
 describe('product-catalog: health', () => {
   it('GET /health answers 200', async () => {
@@ -243,29 +201,11 @@ describe('product-catalog: bad input', () => {
 });
 
 describe('product-catalog: dependencies unreachable', () => {
-  let noDb: Started;
-  let noRecommendation: Started;
-
-  beforeAll(async () => {
-    const closed = await freePort();
-    noDb = await startService(service, {
-      ...quiet,
-      PORT: String(await freePort()),
-      DATABASE_URL: `postgres://lab:lab@127.0.0.1:${closed}/lab`,
-      RECOMMENDATION_URL: recommendation.url,
-    });
-    noRecommendation = await startService(service, {
-      ...quiet,
-      PORT: String(await freePort()),
-      DATABASE_URL,
-      RECOMMENDATION_URL: `http://127.0.0.1:${closed}`,
-    });
-  });
-
-  afterAll(async () => {
-    await noDb?.close();
-    await noRecommendation?.close();
-  });
+  const noDb = serve(service, async () => ({
+    DATABASE_URL: `postgres://lab:lab@127.0.0.1:${await freePort()}/lab`,
+    RECOMMENDATION_URL: recommendation.url,
+  }));
+  const noRecommendation = serve(service, async () => ({ DATABASE_URL, RECOMMENDATION_URL: `http://127.0.0.1:${await freePort()}` }));
 
   it('PostgreSQL down: /health 200, /ready 503 naming postgres', async () => {
     expect((await request(noDb.url, 'GET', '/health')).status).toBe(200);

@@ -1,45 +1,10 @@
-import { createServer } from 'node:net';
-import { CATEGORIES, type Started, startService } from '@bfl/kit';
+import { CATEGORIES } from '@bfl/kit';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';
 import { service } from '../src/app.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field below
-type Json = any;
-interface Reply {
-  status: number;
-  body: Json;
-  headers: Headers;
-}
-
-async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json', ...headers };
-  }
-  const response = await fetch(`${base}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
-}
-
-/** A port nobody listens on right now (startService's own PORT=0 is rejected by env.port, see report). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const quiet = { LATENCY_SCALE: '0', LOG_LEVEL: 'silent' };
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://lab:lab@localhost:5432/lab';
-
-let started: Started;
 let db: Knex;
-const http = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
-  request(started.url, method, path, body, headers);
 
 interface Recommendation {
   product_id: number;
@@ -51,13 +16,13 @@ interface Recommendation {
 
 beforeAll(async () => {
   db = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 2 } });
-  started = await startService(service, { ...quiet, PORT: String(await freePort()), DATABASE_URL });
 });
 
 afterAll(async () => {
-  await started?.close();
   await db?.destroy();
 });
+
+const { http } = serve(service, { DATABASE_URL });
 
 describe('recommendation: health', () => {
   it('GET /health answers 200', async () => {
@@ -188,20 +153,7 @@ describe('recommendation: bad input', () => {
 });
 
 describe('recommendation: PostgreSQL unreachable', () => {
-  let down: Started;
-
-  beforeAll(async () => {
-    const closed = await freePort();
-    down = await startService(service, {
-      ...quiet,
-      PORT: String(await freePort()),
-      DATABASE_URL: `postgres://lab:lab@127.0.0.1:${closed}/lab`,
-    });
-  });
-
-  afterAll(async () => {
-    await down?.close();
-  });
+  const down = serve(service, async () => ({ DATABASE_URL: `postgres://lab:lab@127.0.0.1:${await freePort()}/lab` }));
 
   it('/health 200, /ready 503 naming postgres', async () => {
     expect((await request(down.url, 'GET', '/health')).status).toBe(200);
