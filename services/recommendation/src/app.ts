@@ -16,22 +16,31 @@ export interface Recommendation {
   score: number;
 }
 
+/** How many of the most recent orders the "bought together" ranking looks at. */
+export const HISTORY_WINDOW = 4_000;
+
 /**
- * "Bought together": products that appear in the same orders as active products of the
- * category, ranked by how often. Real work over the order history.
+ * "Bought together": products that appear in the same recent orders as active products
+ * of the category, ranked by how often they were bought with them. Real work over the
+ * order history. `costMs` is a server-side wait inside the same statement (the incident
+ * knob), so the pg span shows the whole time and the connection stays busy for it.
  */
-export async function boughtTogether(db: Knex, category: string, limit: number): Promise<Recommendation[]> {
+export async function boughtTogether(db: Knex, category: string, limit: number, costMs = 0): Promise<Recommendation[]> {
   const result = await db.raw<{ rows: Recommendation[] }>(
-    `SELECT p2.id AS product_id, p2.name, p2.category, p2.price_cents, count(*)::int AS score
-       FROM products p1
-       JOIN order_items oi1 ON oi1.product_id = p1.id
-       JOIN order_items oi2 ON oi2.order_id = oi1.order_id AND oi2.product_id <> oi1.product_id
-       JOIN products p2 ON p2.id = oi2.product_id AND p2.is_active
-      WHERE p1.category = ? AND p1.is_active
-      GROUP BY p2.id
-      ORDER BY score DESC, p2.id
+    `WITH cost AS MATERIALIZED (SELECT pg_sleep(?::float8 / 1000)),
+     pairs AS (
+       SELECT oi2.product_id, count(*)::int AS score
+         FROM cost, products p1
+         JOIN order_items oi1 ON oi1.product_id = p1.id
+          AND oi1.order_id > (SELECT coalesce(max(id), 0) - ? FROM orders)
+         JOIN order_items oi2 ON oi2.order_id = oi1.order_id AND oi2.product_id <> oi1.product_id
+        WHERE p1.category = ? AND p1.is_active
+        GROUP BY oi2.product_id)
+     SELECT p.id AS product_id, p.name, p.category, p.price_cents, pairs.score
+       FROM pairs JOIN products p ON p.id = pairs.product_id AND p.is_active
+      ORDER BY pairs.score DESC, p.id
       LIMIT ?`,
-    [category, limit],
+    [costMs, HISTORY_WINDOW, category, limit],
   );
   return result.rows;
 }

@@ -2,7 +2,7 @@ import { CATEGORIES } from '@bfl/kit';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';
-import { service } from '../src/app.js';
+import { HISTORY_WINDOW, service } from '../src/app.js';
 
 let db: Knex;
 
@@ -82,16 +82,19 @@ describe('recommendation: POST /recommend', () => {
     }
   });
 
-  it('the top score matches the order history', async () => {
+  it('the top score matches the recent order history', async () => {
     const { body } = await http('POST', '/recommend', { user_id: 'user-1', category: 'garden', limit: 1 });
     const [top] = body.recommendations as Recommendation[];
     expect(top).toBeDefined();
-    // Pairs (an active garden product, the recommended product) in the same order.
+    // Pairs (an active garden product, the recommended product) in the same order, among
+    // the most recent HISTORY_WINDOW orders.
+    const [latest] = await db('orders').max({ id: 'id' });
     const [counted] = await db('order_items as oi1')
       .join('products as p1', 'p1.id', 'oi1.product_id')
       .join('order_items as oi2', 'oi2.order_id', 'oi1.order_id')
       .where({ 'p1.category': 'garden', 'p1.is_active': true, 'oi2.product_id': top?.product_id })
       .whereNot('oi1.product_id', top?.product_id as number)
+      .where('oi1.order_id', '>', Number(latest?.id) - HISTORY_WINDOW)
       .count({ pairs: '*' });
     expect(Number(counted?.pairs)).toBe(top?.score);
   });

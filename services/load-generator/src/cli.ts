@@ -1,0 +1,157 @@
+/**
+ * `npm run scenario`: drives the Black Friday story against the lab with open-model
+ * arrivals, prints a line per demo minute, and ends with a summary and a verdict.
+ *
+ *   npm run scenario -- [--scenario black-friday] [--minute 5s] [--target URL] [--json FILE] [--out DIR]
+ *   npm run scenario -- status | stop        (the load-generator service's control API)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { shutdownTelemetry } from '@bfl/kit';
+import { Command, CommanderError, Option } from 'commander';
+import { controlRequest } from './control-client.js';
+import { writeHtml } from './html.js';
+import { LiveView, minuteLine, summaryTable } from './live.js';
+import { checkTarget, parseDuration, parseScale, parseUrl } from './options.js';
+import { buildReport } from './report.js';
+import { ScenarioRun } from './runner.js';
+import { loadScenario, ScenarioError } from './scenario.js';
+
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+interface RunFlags {
+  scenario: string;
+  target: string;
+  minute: string;
+  rateScale: string;
+  timeout: string;
+  json?: string;
+  out?: string;
+}
+
+async function run(flags: RunFlags): Promise<number> {
+  let minuteMs: number;
+  let timeoutMs: number;
+  let rateScale: number;
+  let target: string;
+  try {
+    minuteMs = parseDuration(flags.minute);
+    timeoutMs = parseDuration(flags.timeout);
+    rateScale = parseScale(flags.rateScale);
+    target = parseUrl(flags.target, '--target');
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const scenario = loadScenario(flags.scenario);
+  await checkTarget(target).catch((error: Error) => {
+    throw new UsageError(error.message);
+  });
+
+  const out = process.stdout;
+  const minutes = scenario.minutes.length;
+  out.write(
+    `scenario ${scenario.name}: ${minutes} demo minutes of ${minuteMs / 1000} s against ${target}` +
+      `${rateScale !== 1 ? ` at ${rateScale}x rates` : ''} (request timeout ${timeoutMs / 1000} s)\n`,
+  );
+  const controller = new AbortController();
+  const interrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\nscenario: stopping (Ctrl-C again to quit at once); waiting for requests in flight...\n');
+    controller.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+
+  let live: LiveView | undefined;
+  const runner = new ScenarioRun({
+    scenario,
+    target,
+    minuteMs,
+    rateScale,
+    timeoutMs,
+    signal: controller.signal,
+    onMinute: (row) => live?.line(minuteLine(row, minutes)),
+  });
+  live = new LiveView(out, () => runner.progress());
+  live.start();
+  const result = await runner.run();
+  live.stop();
+
+  const report = buildReport(scenario, result, target);
+  out.write(`\n${summaryTable(report.minutes)}\n\n`);
+  for (const e of report.expectations) {
+    out.write(
+      `${e.ok ? 'PASS' : 'FAIL'}  ${e.name}: actual ${e.actual ?? 'n/a'}${e.minute !== null ? ` (minute ${e.minute})` : ''}; expected ${e.expected}\n`,
+    );
+  }
+  if (flags.json) {
+    mkdirSync(path.dirname(path.resolve(flags.json)), { recursive: true });
+    writeFileSync(flags.json, `${JSON.stringify(report, null, 2)}\n`);
+    out.write(`report: ${flags.json}\n`);
+  }
+  if (flags.out) out.write(`report: ${writeHtml(report, flags.out)}\n`);
+  const passed = report.expectations.filter((e) => e.ok).length;
+  out.write(
+    `${report.ok ? 'OK' : 'FAILED'}: ${passed}/${report.expectations.length} expectations met${result.stopped ? ' (run stopped early)' : ''}\n`,
+  );
+  return report.ok ? 0 : EXIT_FAILED;
+}
+
+function program(): Command {
+  const env = process.env;
+  const cmd = new Command('scenario')
+    .description('Black Friday traffic against the lab: open-model arrivals, a line per demo minute, a report and a verdict')
+    .addOption(
+      new Option('--scenario <name|file>', 'a scenario in services/load-generator/scenarios, or a .yaml/.json file').default(
+        'black-friday',
+      ),
+    )
+    .addOption(new Option('--target <url>', "the frontend's base URL").default(env.FRONTEND_URL ?? 'http://localhost:8018'))
+    .addOption(new Option('--minute <duration>', 'length of one demo minute (rates stay per real second)').default('60s'))
+    .addOption(new Option('--rate-scale <x>', 'multiply every rate').default('1'))
+    .addOption(new Option('--timeout <duration>', 'per-request timeout').default('10s'))
+    .addOption(new Option('--json <file>', 'write the JSON report'))
+    .addOption(new Option('--out <dir>', 'write the HTML report (DIR/index.html)'))
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `scenario: ${text}` : text) })
+    .action(async (flags: RunFlags) => {
+      process.exitCode = await run(flags);
+    });
+  const control = (name: string, description: string, method: 'GET' | 'POST', route: string) =>
+    cmd
+      .command(name)
+      .description(description)
+      .addOption(new Option('--url <url>', "the load generator's control API").default(env.LOAD_GENERATOR_URL ?? 'http://localhost:8010'))
+      .action(async (flags: { url: string }) => {
+        const body = await controlRequest(parseUrl(flags.url, '--url'), method, route, env.LAB_CONTROL_TOKEN);
+        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      });
+  control('status', 'show the running scenario: current minute, knobs and the last rows', 'GET', '/scenario/status');
+  control('stop', 'stop the running scenario and reset the knobs', 'POST', '/scenario/stop');
+  return cmd;
+}
+
+async function main(): Promise<void> {
+  try {
+    await program().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else if (error instanceof UsageError || error instanceof ScenarioError) {
+      process.stderr.write(`scenario: ${error.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`scenario: ${(error as Error).message}\n`);
+      process.exitCode = EXIT_FAILED;
+    }
+  } finally {
+    await shutdownTelemetry().catch(() => undefined);
+  }
+  process.exit(process.exitCode ?? 0);
+}
+
+void main();

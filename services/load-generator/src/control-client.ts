@@ -1,0 +1,27 @@
+/** Calls the load-generator service's control API; errors become one clear line. */
+export async function controlRequest(
+  base: string,
+  method: 'GET' | 'POST',
+  route: string,
+  token?: string,
+  body?: unknown,
+): Promise<unknown> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(`${base}${route}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(5_000),
+    });
+  } catch (error) {
+    const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+    throw new Error(`the load generator at ${base} is unreachable (${cause}); is it running?`);
+  }
+  const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${String(answer.error ?? 'no reason given')}`);
+  return answer;
+}

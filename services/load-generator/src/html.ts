@@ -1,0 +1,115 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Report } from './report.js';
+import { TRAFFIC_CLASSES } from './scenario.js';
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+
+/** JSON that is safe inside a <script> element. */
+const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
+
+const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+
+function minuteTable(report: Report): string {
+  const head = `<tr><th rowspan="2">minute</th><th rowspan="2">label</th>${TRAFFIC_CLASSES.map((c) => `<th colspan="5">${c}</th>`).join('')}</tr>
+<tr>${TRAFFIC_CLASSES.map(() => '<th>target rps</th><th>achieved</th><th>requests</th><th>errors</th><th>p95 ms</th>').join('')}</tr>`;
+  const rows = report.minutes
+    .map((m) => {
+      const cells = TRAFFIC_CLASSES.map((c) => {
+        const t = m.traffic[c];
+        return `<td>${t.targetRps}</td><td>${t.achievedRps}</td><td>${t.requests}</td><td>${pct(t.errorRate)}</td><td>${t.p95Ms}</td>`;
+      }).join('');
+      return `<tr><td>${m.minute}</td><td>${escapeHtml(m.label)}</td>${cells}</tr>`;
+    })
+    .join('\n');
+  return `<table class="minutes">${head}\n${rows}</table>`;
+}
+
+function expectationList(report: Report): string {
+  return `<ul class="expectations">${report.expectations
+    .map(
+      (e) =>
+        `<li class="${e.ok ? 'pass' : 'fail'}"><b>${e.ok ? 'PASS' : 'FAIL'}</b> ${escapeHtml(e.name)} — actual ${e.actual ?? 'n/a'}${
+          e.minute !== null ? ` (minute ${e.minute})` : ''
+        }; expected ${escapeHtml(e.expected)}</li>`,
+    )
+    .join('\n')}</ul>`;
+}
+
+/** The report as one self-contained HTML page (Chart.js inlined, no network needed). */
+export function renderHtml(report: Report): string {
+  // chart.js exports no subpath for its browser bundle; it sits beside the CommonJS entry.
+  const chartJs = readFileSync(path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+  const title = `${report.scenario} — ${report.ok ? 'PASS' : 'FAIL'}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${escapeHtml(title)}</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1b1f24; }
+  h1 { font-size: 20px; } .verdict.pass { color: #1a7f37; } .verdict.fail { color: #cf222e; }
+  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
+  .chart { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; height: 300px; }
+  table { border-collapse: collapse; margin-top: 16px; } td, th { border: 1px solid #d0d7de; padding: 2px 8px; text-align: right; }
+  .expectations li.pass { color: #1a7f37; } .expectations li.fail { color: #cf222e; }
+</style>
+</head>
+<body>
+<h1>Black Friday Lab — scenario <code>${escapeHtml(report.scenario)}</code> <span class="verdict ${report.ok ? 'pass' : 'fail'}">${report.ok ? 'PASS' : 'FAIL'}</span></h1>
+<p>Target ${escapeHtml(report.target)}, one demo minute = ${report.minuteMs / 1000} s, rate scale ${report.rateScale},
+started ${escapeHtml(report.startedAt)}, finished ${escapeHtml(report.finishedAt)}${report.stopped ? ' (stopped early)' : ''}.</p>
+<div class="charts">
+  <div class="chart"><canvas id="chart-rate" aria-label="request rate per minute"></canvas></div>
+  <div class="chart"><canvas id="chart-errors" aria-label="error rate per minute"></canvas></div>
+  <div class="chart"><canvas id="chart-p95" aria-label="p95 latency per minute"></canvas></div>
+</div>
+<h2>Expectations</h2>
+${expectationList(report)}
+<h2>Minutes</h2>
+${minuteTable(report)}
+<script>${chartJs}</script>
+<script id="report-data" type="application/json">${scriptJson(report)}</script>
+<script>
+(function () {
+  var report = JSON.parse(document.getElementById('report-data').textContent);
+  var labels = report.minutes.map(function (m) { return 'min ' + m.minute; });
+  var colors = { baseline: '#0969da', demo: '#cf222e' };
+  function series(cls, pick) { return report.minutes.map(function (m) { return pick(m.traffic[cls]); }); }
+  function chart(id, title, datasets, yTitle) {
+    return new Chart(document.getElementById(id), {
+      type: 'line',
+      data: { labels: labels, datasets: datasets },
+      options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: title } },
+                 scales: { y: { beginAtZero: true, title: { display: true, text: yTitle } } } }
+    });
+  }
+  var classes = ['baseline', 'demo'];
+  window.labCharts = [
+    chart('chart-rate', 'Request rate per minute', classes.flatMap(function (c) { return [
+      { label: c + ' achieved', data: series(c, function (t) { return t.achievedRps; }), borderColor: colors[c] },
+      { label: c + ' target', data: series(c, function (t) { return t.targetRps; }), borderColor: colors[c], borderDash: [4, 4] }
+    ]; }), 'requests / s'),
+    chart('chart-errors', 'Error rate per minute', classes.map(function (c) {
+      return { label: c, data: series(c, function (t) { return t.errorRate * 100; }), borderColor: colors[c] };
+    }), '% of requests'),
+    chart('chart-p95', 'p95 latency per minute', classes.map(function (c) {
+      return { label: c, data: series(c, function (t) { return t.p95Ms; }), borderColor: colors[c] };
+    }), 'ms')
+  ];
+  document.body.setAttribute('data-charts-ready', String(window.labCharts.length));
+})();
+</script>
+</body>
+</html>
+`;
+}
+
+/** Writes DIR/index.html; returns its path. */
+export function writeHtml(report: Report, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'index.html');
+  writeFileSync(file, renderHtml(report));
+  return file;
+}
