@@ -15,6 +15,9 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LOG_PREFIX=deps
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 readonly SQL_FILE=db/init-db.sql
 readonly PG_SOCKET_DIR=/var/run/postgresql
 
@@ -22,8 +25,6 @@ DATABASE_URL="${DATABASE_URL:-postgres://lab:lab@localhost:5432/lab}"
 REDIS_URL="${REDIS_URL:-redis://localhost:6379}"
 export DEBIAN_FRONTEND=noninteractive
 
-log() { printf 'deps: %s\n' "$*"; }
-die() { printf 'deps: %s\n' "$*" >&2; exit 1; }
 
 now_ms() { date +%s%3N; }
 elapsed() { local ms=$(($(now_ms) - $1)); printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100)); }
@@ -87,41 +88,6 @@ masked_url() {
 
 is_local_host() {
     case $1 in localhost | 127.0.0.1 | ::1 | localhost.localdomain) return 0 ;; *) return 1 ;; esac
-}
-
-can_install() {
-    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1
-}
-
-# ------------------------------------------------------------------- apt --
-
-APT_UPDATED=0
-APT_LOG=$(mktemp)
-trap 'rm -f "$APT_LOG"' EXIT
-
-apt_get() {
-    if ! apt-get -q -o DPkg::Lock::Timeout=600 "$@" >"$APT_LOG" 2>&1; then
-        tail -n 20 "$APT_LOG" >&2
-        die "apt-get $* failed"
-    fi
-}
-
-# apt_install PKG...: install packages, running `apt-get update` (once) only
-# when a package has no installation candidate.
-apt_install() {
-    local pkg
-    if [[ $APT_UPDATED -eq 0 ]]; then
-        for pkg in "$@"; do
-            if ! apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1; then
-                log "apt-get update"
-                apt_get update
-                APT_UPDATED=1
-                break
-            fi
-        done
-    fi
-    log "installing $* (apt-get)"
-    apt_get install -y --no-install-recommends "$@"
 }
 
 # ------------------------------------------------------------ PostgreSQL --

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Shared by the project's scripts: logging and package installation.
+# Source it after setting LOG_PREFIX.
+
+log() { printf '%s: %s\n' "${LOG_PREFIX:-lab}" "$*"; }
+die() { printf '%s: %s\n' "${LOG_PREFIX:-lab}" "$*" >&2; exit 1; }
+
+can_install() {
+    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1
+}
+
+# ------------------------------------------------------------------- apt --
+
+APT_UPDATED=0
+APT_LOG=$(mktemp)
+trap 'rm -f "$APT_LOG"' EXIT
+
+apt_get() {
+    if ! apt-get -q -o DPkg::Lock::Timeout=600 "$@" >"$APT_LOG" 2>&1; then
+        tail -n 20 "$APT_LOG" >&2
+        die "apt-get $* failed"
+    fi
+}
+
+# apt_install PKG...: install packages, running `apt-get update` (once) first
+# when a package has no installation candidate, and again before one retry
+# when the install fails (stale package lists on a fresh machine).
+apt_install() {
+    local pkg
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        for pkg in "$@"; do
+            if ! apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1; then
+                apt_update
+                break
+            fi
+        done
+    fi
+    log "installing $* (apt-get)"
+    if ! apt-get -q -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "$@" >"$APT_LOG" 2>&1; then
+        [[ $APT_UPDATED -eq 0 ]] || { tail -n 20 "$APT_LOG" >&2; die "apt-get install $* failed"; }
+        apt_update
+        apt_get install -y --no-install-recommends "$@"
+    fi
+}
+
+apt_update() {
+    log "apt-get update"
+    apt_get update
+    APT_UPDATED=1
+}
+

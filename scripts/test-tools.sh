@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Tools the test suite needs beyond PostgreSQL and Redis (see deps.sh), installed
+# when missing. Run by `npm test`; idempotent and fast when all are present.
+#
+#   chromium   Debian's package, for the HTML report test (CHROMIUM_PATH overrides)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LOG_PREFIX=test-tools
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+ensure_chromium() {
+    local chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
+    if [[ -x $chromium ]]; then
+        log "chromium: $("$chromium" --version 2>/dev/null | head -n 1)"
+        return
+    fi
+    can_install || die "chromium is missing at $chromium and cannot be installed here (needs root and apt-get): install Chromium and set CHROMIUM_PATH"
+    apt_install chromium
+    [[ -x $chromium ]] || die "chromium was installed but $chromium is still missing"
+    log "chromium: $("$chromium" --version 2>/dev/null | head -n 1)"
+}
+
+ensure_chromium

@@ -1,0 +1,4 @@
+import { runService } from '@bfl/kit';
+import { service } from './app.js';
+
+runService(service);

@@ -1,0 +1,52 @@
+import { z } from '@bfl/kit';
+
+/** The JSON report's contract (DESIGN.md): what `--json FILE` writes and the checks read. */
+const ClassRowSchema = z.object({
+  targetRps: z.number().min(0),
+  achievedRps: z.number().min(0),
+  requests: z.number().int().min(0),
+  errors: z.number().int().min(0),
+  errorRate: z.number().min(0).max(1),
+  errorsByKind: z.object({
+    http4xx: z.number().int().min(0),
+    http5xx: z.number().int().min(0),
+    timeout: z.number().int().min(0),
+    connection: z.number().int().min(0),
+  }),
+  p50Ms: z.number().min(0),
+  p95Ms: z.number().min(0),
+  p99Ms: z.number().min(0),
+  maxMs: z.number().min(0),
+  sendLagP99Ms: z.number().min(0),
+});
+
+export const ReportSchema = z.object({
+  scenario: z.string(),
+  minuteMs: z.number().int().positive(),
+  rateScale: z.number().positive(),
+  target: z.string(),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  stopped: z.boolean(),
+  ok: z.boolean(),
+  minutes: z.array(
+    z.object({
+      minute: z.number().int().min(0),
+      label: z.string(),
+      phase: z.enum(['ramp', 'recovery']),
+      knobs: z.record(z.string(), z.number()),
+      traffic: z.object({ baseline: ClassRowSchema, demo: ClassRowSchema }),
+    }),
+  ),
+  expectations: z.array(
+    z.object({
+      name: z.string(),
+      ok: z.boolean(),
+      actual: z.number().nullable(),
+      minute: z.number().int().nullable(),
+      expected: z.string(),
+      values: z.array(z.object({ minute: z.number().int(), value: z.number() })),
+    }),
+  ),
+  traces: z.unknown().optional(),
+});

@@ -1,0 +1,187 @@
+/**
+ * `npm run scenario` as a user runs it: options, exit codes, the JSON report against its
+ * schema, and the HTML report rendered in a real headless Chromium.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReportSchema } from '../src/report-schema.js';
+
+const root = path.resolve(__dirname, '../../..');
+const artifacts = path.join(root, '.artifacts');
+const dir = mkdtempSync(path.join(tmpdir(), 'scenario-cli-'));
+let server: Server;
+let target: string;
+
+beforeAll(async () => {
+  // browse answers 200 after 20 ms; checkout answers 503 for every third request.
+  let checkouts = 0;
+  server = createServer((req, res) => {
+    req.resume();
+    const status = req.url === '/api/checkout' && ++checkouts % 3 === 0 ? 503 : 200;
+    setTimeout(() => res.writeHead(status, { 'content-type': 'application/json' }).end('{}'), 20);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  target = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+function scenarioFile(name: string, demoMax: number): string {
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${name}
+traffic:
+  baseline: { request: { method: POST, path: /api/browse, body: { user_id: "u-{{seq}}" } } }
+  demo: { request: { method: POST, path: /api/checkout } }
+minutes:
+  - { label: one, rpm: { baseline: 600, demo: 1200 }, knobs: { slow_ms: 5 } }
+  - { label: two, rpm: { baseline: 600, demo: 1800 } }
+expectations:
+  - { kind: range, name: "baseline healthy", class: baseline, metric: errorRate, max: 0 }
+  - { kind: range, name: "demo errors at most ${demoMax}", class: demo, metric: errorRate, max: ${demoMax} }
+  - { kind: range, name: "demo rate held", class: demo, metric: achievedOverTarget, min: 0.97, max: 1.03 }
+`,
+  );
+  return file;
+}
+
+async function scenario(args: string[]) {
+  const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'services/load-generator/dist/cli.js', ...args], {
+    cwd: root,
+    env: { ...process.env, CI: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const [code] = await once(child, 'exit');
+  return { code: code as number, stdout, stderr };
+}
+
+describe('npm run scenario', () => {
+  it.each([
+    [['--minute', 'soon'], /"soon" is not a duration/],
+    [['--rate-scale', '0'], /--rate-scale "0" must be a number above 0/],
+    [['--target', 'localhost:8018'], /--target "localhost:8018" must be http/],
+    [['--bogus'], /unknown option '--bogus'/],
+    [['--scenario', 'nope'], /scenario "nope" not found/],
+    [['--target', 'http://127.0.0.1:1'], /target http:\/\/127\.0\.0\.1:1 is unreachable .*is the lab running/],
+  ])('refuses %j with one line and exit 2, before any traffic', async (args, message) => {
+    const { code, stderr, stdout } = await scenario(args);
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(message);
+    expect(stdout).not.toMatch(/^min /m);
+  });
+
+  it('names the bad field of a broken scenario file', async () => {
+    const file = path.join(dir, 'broken.yaml');
+    writeFileSync(file, 'name: broken\ntraffic: {}\nminutes: []\n');
+    const { code, stderr } = await scenario(['--scenario', file, '--target', target]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/broken\.yaml: traffic\.baseline/);
+  });
+
+  it('passes: a line per minute, a summary, a JSON report that fits its schema and an HTML report that draws its charts', async () => {
+    const json = path.join(dir, 'pass.json');
+    const out = path.join(dir, 'report');
+    const { code, stdout } = await scenario([
+      '--scenario',
+      scenarioFile('passing', 0.4),
+      '--minute',
+      '2s',
+      '--target',
+      target,
+      '--json',
+      json,
+      '--out',
+      out,
+    ]);
+    expect(code, stdout).toBe(0);
+    expect(stdout.match(/^min +\d+\/1 /gm)).toHaveLength(2);
+    expect(stdout).toMatch(/^OK: 3\/3 expectations met$/m);
+
+    const report = ReportSchema.parse(JSON.parse(readFileSync(json, 'utf8')));
+    expect(report).toMatchObject({ scenario: 'passing', minuteMs: 2_000, ok: true, stopped: false });
+    expect(report.minutes.map((m) => m.traffic.demo.requests)).toEqual([40, 60]);
+    expect(report.minutes[0]?.knobs).toEqual({ slow_ms: 5 });
+    expect(report.minutes[1]?.traffic.demo.errorsByKind.http5xx).toBe(20);
+
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      const failedRequests: string[] = [];
+      page.on('requestfailed', (r) => failedRequests.push(r.url()));
+      await page.goto(`file://${out}/index.html`);
+      await page.waitForSelector('body[data-charts-ready="3"]', { timeout: 10_000 });
+      const charts = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('canvas')).map((canvas) => {
+          const ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
+          const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+          let painted = 0;
+          for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) painted++;
+          return { id: canvas.id, width: canvas.width, height: canvas.height, painted };
+        }),
+      );
+      expect(charts.map((c) => c.id)).toEqual(['chart-rate', 'chart-errors', 'chart-p95']);
+      for (const chart of charts) {
+        expect(chart.width).toBeGreaterThan(200);
+        expect(chart.painted, chart.id).toBeGreaterThan(1_000);
+      }
+      const datasets = await page.evaluate(() =>
+        (window as unknown as { labCharts: { data: { datasets: { label: string; data: number[] }[] } }[] }).labCharts.map((c) =>
+          c.data.datasets.map((d) => ({ label: d.label, data: d.data })),
+        ),
+      );
+      expect(datasets[1]?.find((d) => d.label === 'demo')?.data[1]).toBeCloseTo(33.3, 0);
+      expect(await page.textContent('h1')).toContain('PASS');
+      expect(failedRequests).toEqual([]);
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: path.join(artifacts, 'scenario-report.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('fails the verdict with exit 1 when an expectation does not hold', async () => {
+    const json = path.join(dir, 'fail.json');
+    const { code, stdout } = await scenario([
+      '--scenario',
+      scenarioFile('failing', 0.1),
+      '--minute',
+      '1s',
+      '--target',
+      target,
+      '--json',
+      json,
+    ]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^FAIL +demo errors at most 0\.1: actual 0\.3\d* \(minute \d\)/m);
+    expect(stdout).toMatch(/^FAILED: 2\/3 expectations met$/m);
+    const report = ReportSchema.parse(JSON.parse(readFileSync(json, 'utf8')));
+    expect(report.ok).toBe(false);
+    expect(report.expectations.find((e) => !e.ok)?.name).toBe('demo errors at most 0.1');
+  }, 30_000);
+});
