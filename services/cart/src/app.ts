@@ -111,7 +111,7 @@ export const service = defineService({
     const redis = createRedis(config.REDIS_URL, logger, 'cart');
     redis.defineCommand('cartAdd', { numberOfKeys: 1, lua: CART_ADD });
     const latency = new LatencyModel(
-      { get: { medianMs: 10, p95Ms: 30 }, add: { medianMs: 12, p95Ms: 35 }, clear: { medianMs: 8, p95Ms: 25 } },
+      { get: { medianMs: 8, p95Ms: 20 }, add: { medianMs: 12, p95Ms: 30 }, clear: { medianMs: 8, p95Ms: 20 } },
       config,
     );
     const app = createApp({

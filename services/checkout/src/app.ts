@@ -1,6 +1,7 @@
 import {
   createApp,
   DEFAULT_DATABASE_URL,
+  DEFAULT_REDIS_URL,
   defineService,
   env,
   HttpError,
@@ -12,6 +13,7 @@ import {
   z,
 } from '@bfl/kit';
 import { createDb, type Knex, pingDb } from '@bfl/kit/db';
+import { startScenarioReader } from '@bfl/kit/scenario-state';
 
 const CreateOrder = z.object({
   user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
@@ -100,7 +102,12 @@ const isUniqueViolation = (error: unknown) => (error as { code?: string })?.code
  * Writes the order and its items in one transaction, priced from the catalogue. With an
  * idempotency key, a retried request returns the order the first one created.
  */
-export async function createOrder(db: Knex, input: CreateOrder, key: string | undefined): Promise<{ order: Order; replayed: boolean }> {
+export async function createOrder(
+  db: Knex,
+  input: CreateOrder,
+  key: string | undefined,
+  writeDelayMs = 0,
+): Promise<{ order: Order; replayed: boolean }> {
   if (key) {
     const existing = await loadOrder(db, { idempotency_key: key });
     if (existing) return { order: checkReplay(existing, input), replayed: true };
@@ -108,6 +115,9 @@ export async function createOrder(db: Knex, input: CreateOrder, key: string | un
   const lines = mergeLines(input.items);
   try {
     const order = await db.transaction(async (trx) => {
+      // The incident knob: slower writes (a server-side wait, visible as its own pg span)
+      // hold the pool's connection for longer.
+      if (writeDelayMs > 0) await trx.raw('SELECT pg_sleep(?::float8 / 1000)', [writeDelayMs]);
       const products = (await trx('products')
         .select('id', 'price_cents', 'is_active')
         .whereIn('id', [...lines.keys()])) as { id: number; price_cents: number; is_active: boolean }[];
@@ -158,9 +168,11 @@ export const service = defineService({
   name: 'checkout',
   config: {
     DATABASE_URL: env.url(DEFAULT_DATABASE_URL),
-    CHECKOUT_POOL_MAX: env.int(5, 1, 100),
-    /** How long an order waits for a pool connection before failing with `pool-exhausted`. */
-    CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS: env.int(2_000, 1),
+    CHECKOUT_POOL_MAX: env.int(4, 1, 100),
+    /** How long an order waits for a pool connection before failing fast with `pool-exhausted`. */
+    CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS: env.int(300, 1),
+    /** Where the scenario's knobs are read from (key lab:scenario). */
+    REDIS_URL: env.url(DEFAULT_REDIS_URL),
   },
   create(config, logger) {
     const db = createDb({
@@ -171,6 +183,7 @@ export const service = defineService({
       logger,
     });
     const latency = new LatencyModel({ create: { medianMs: 40, p95Ms: 100 } }, config);
+    const scenario = startScenarioReader(config.REDIS_URL, logger);
     const app = createApp({
       name: 'checkout',
       logger,
@@ -180,7 +193,7 @@ export const service = defineService({
           const key = validate(IdempotencyKey, ctx.get('idempotency-key') || undefined, 'Idempotency-Key header');
           const input = validateBody(CreateOrder, ctx);
           await latency.work('create');
-          const { order, replayed } = await createOrder(db, input, key);
+          const { order, replayed } = await createOrder(db, input, key, scenario.knob('checkout_write_delay_ms', 0));
           if (replayed) ctx.set('Idempotent-Replayed', 'true');
           ctx.status = 201;
           ctx.body = order;
@@ -193,6 +206,12 @@ export const service = defineService({
         });
       },
     });
-    return { app, close: () => db.destroy() };
+    return {
+      app,
+      close: async () => {
+        await scenario.close();
+        await db.destroy();
+      },
+    };
   },
 });

@@ -43,7 +43,7 @@ export const service = defineService({
   name: 'currency',
   config: {},
   create(config, logger) {
-    const latency = new LatencyModel({ convert: { medianMs: 15, p95Ms: 45 } }, config);
+    const latency = new LatencyModel({ convert: { medianMs: 15, p95Ms: 30 } }, config);
     const app = createApp({
       name: 'currency',
       logger,

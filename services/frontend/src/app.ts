@@ -3,6 +3,7 @@ import {
   CATEGORIES,
   CURRENCIES,
   createApp,
+  DEFAULT_REDIS_URL,
   DownstreamError,
   defaultUrl,
   defineService,
@@ -14,6 +15,8 @@ import {
   validateBody,
   z,
 } from '@bfl/kit';
+import { startScenarioReader } from '@bfl/kit/scenario-state';
+import { propagation } from '@opentelemetry/api';
 
 const Id = (what: string) => z.string().regex(ID_PATTERN, `${what} must be 1-64 characters of A-Z a-z 0-9 _ . : -`);
 
@@ -76,6 +79,8 @@ export const service = defineService({
     RECOMMENDATIONS_TIMEOUT_MS: env.int(5_000, 1),
     /** Orders can wait for the checkout service's pool; give them room. */
     CHECKOUT_TIMEOUT_MS: env.int(8_000, 1),
+    /** Where the running scenario is read from (key lab:scenario), for the demo minute in errors. */
+    REDIS_URL: env.url(DEFAULT_REDIS_URL),
   },
   create(config, logger) {
     const timeout = config.DOWNSTREAM_TIMEOUT_MS;
@@ -86,7 +91,15 @@ export const service = defineService({
     const shipping = new ServiceClient('shipping', config.SHIPPING_URL, timeout);
     const payment = new ServiceClient('payment', config.PAYMENT_URL, timeout);
     const checkout = new ServiceClient('checkout', config.CHECKOUT_URL, config.CHECKOUT_TIMEOUT_MS);
-    const latency = new LatencyModel({ browse: { medianMs: 50, p95Ms: 120 }, checkout: { medianMs: 40, p95Ms: 100 } }, config);
+    const latency = new LatencyModel({ browse: { medianMs: 200, p95Ms: 250 }, checkout: { medianMs: 30, p95Ms: 60 } }, config);
+    const scenario = startScenarioReader(config.REDIS_URL, logger);
+
+    /** The demo minute of the request being served: its baggage, else the running scenario's. */
+    function demoMinute(): number | undefined {
+      const fromBaggage = propagation.getActiveBaggage()?.getEntry('demo.minute')?.value;
+      if (fromBaggage !== undefined && /^\d+$/.test(fromBaggage)) return Number(fromBaggage);
+      return scenario.current?.minute;
+    }
 
     /** A shopper with an empty cart puts 1-3 random active products in it. */
     async function fillCart(cartId: string): Promise<Cart> {
@@ -98,17 +111,18 @@ export const service = defineService({
         const product = pick(products);
         chosen.set(product.id, product);
       }
-      let filled: Cart | undefined;
-      for (const product of chosen.values()) {
-        filled = await cart.post<Cart>(`/cart/${encodeURIComponent(cartId)}/items`, {
-          product_id: product.id,
-          quantity: 1 + randomInt(2),
-          unit_price_cents: product.price_cents,
-          name: product.name,
-          category: product.category,
-        });
-      }
-      return filled as Cart;
+      await Promise.all(
+        [...chosen.values()].map((product) =>
+          cart.post<Cart>(`/cart/${encodeURIComponent(cartId)}/items`, {
+            product_id: product.id,
+            quantity: 1 + randomInt(2),
+            unit_price_cents: product.price_cents,
+            name: product.name,
+            category: product.category,
+          }),
+        ),
+      );
+      return cart.get<Cart>(`/cart/${encodeURIComponent(cartId)}`);
     }
 
     async function recommendationsFor(category: string, userId: string) {
@@ -118,10 +132,12 @@ export const service = defineService({
           timeoutMs: config.RECOMMENDATIONS_TIMEOUT_MS,
         });
       } catch (error) {
-        if (error instanceof DownstreamError && error.kind === 'timeout') {
-          throw new HttpError(503, `recommendations did not answer within ${config.RECOMMENDATIONS_TIMEOUT_MS} ms`, {
-            reason: 'recommendations-timeout',
-          });
+        // Out of time here, or further down (the catalogue's call ran out of the same
+        // deadline, or the recommendation service saw it could not answer in time).
+        if (error instanceof DownstreamError && (error.kind === 'timeout' || error.status === 504)) {
+          const detail =
+            error.kind === 'timeout' ? `did not answer within ${config.RECOMMENDATIONS_TIMEOUT_MS} ms` : `gave up: ${error.message}`;
+          throw new HttpError(503, `recommendations ${detail}`, { reason: 'recommendations-timeout' });
         }
         throw error;
       }
@@ -130,6 +146,10 @@ export const service = defineService({
     const app = createApp({
       name: 'frontend',
       logger,
+      decorateError: (body) => {
+        const minute = demoMinute();
+        return minute === undefined ? body : { ...body, demo_minute: minute };
+      },
       ready: Object.fromEntries(
         [cart, currency, ad, catalog, shipping, payment, checkout].map((client) => [
           client.service,
@@ -215,6 +235,6 @@ export const service = defineService({
         });
       },
     });
-    return { app };
+    return { app, close: () => scenario.close() };
   },
 });

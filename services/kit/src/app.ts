@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import { Router } from '@koa/router';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import Koa from 'koa';
+import { DEADLINE_HEADER, parseDeadline, withDeadline } from './deadline.js';
 import { HttpError } from './errors.js';
 import { DownstreamError } from './http-client.js';
 import type { Logger } from './log.js';
@@ -20,6 +21,8 @@ export interface AppOptions {
   bodyLimit?: string;
   /** How long each readiness check may take. */
   readyTimeoutMs?: number;
+  /** Adds fields to every error body this service answers with (e.g. the demo minute). */
+  decorateError?: (body: ErrorBody) => ErrorBody;
 }
 
 export type ErrorBody = { error: string } & Record<string, unknown>;
@@ -36,9 +39,13 @@ export function errorResponse(error: unknown): { status: number; body: ErrorBody
     if (error.kind === 'unavailable') {
       return { status: 503, body: { error: error.message, reason: `${error.service}-unavailable`, service: error.service } };
     }
-    // A downstream 503 with a reason (pool-exhausted, ...) passes on as it is.
+    // A downstream 503 with a reason (pool-exhausted, ...) passes on as it is, and so
+    // does a downstream 504: the deadline ran out further down.
     if (error.status === 503 && error.reason) {
       return { status: 503, body: { error: error.message, reason: error.reason, service: error.service } };
+    }
+    if (error.status === 504) {
+      return { status: 504, body: { error: error.message, reason: error.reason ?? `${error.service}-timeout`, service: error.service } };
     }
     return { status: 502, body: { error: error.message, reason: 'downstream-error', service: error.service } };
   }
@@ -121,7 +128,9 @@ export function createApp(options: AppOptions): Koa {
         ctx.body = { error: `no route for ${ctx.method} ${ctx.path}` };
       }
     } catch (error) {
-      const { status, body } = errorResponse(error);
+      const response = errorResponse(error);
+      const status = response.status;
+      const body = options.decorateError ? options.decorateError(response.body) : response.body;
       ctx.status = status;
       ctx.body = body;
       const span = trace.getActiveSpan();
@@ -138,6 +147,9 @@ export function createApp(options: AppOptions): Koa {
       }
     }
   });
+
+  // The caller's deadline (if any) travels with everything this request does.
+  app.use((ctx, next) => withDeadline(parseDeadline(ctx.get(DEADLINE_HEADER) || undefined), next));
 
   const limit = options.bodyLimit ?? '64kb';
   app.use(async (ctx, next) => {

@@ -1,3 +1,4 @@
+import { DEADLINE_HEADER, remainingBudget } from './deadline.js';
 import type { ServiceName } from './services.js';
 
 export type DownstreamFailure = 'timeout' | 'unavailable' | 'status';
@@ -58,8 +59,16 @@ export class ServiceClient {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    // The call gets its own timeout, or what is left of the caller's deadline if that is sooner.
+    const timeoutMs = Math.min(options.timeoutMs ?? this.timeoutMs, Math.floor(remainingBudget()));
+    if (timeoutMs <= 0) {
+      throw new DownstreamError(this.service, 'timeout', `${this.service} not called: the caller's deadline has passed`);
+    }
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      [DEADLINE_HEADER]: String(Date.now() + timeoutMs),
+      ...options.headers,
+    };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {

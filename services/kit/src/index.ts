@@ -1,6 +1,7 @@
 export { z } from 'zod';
 export { type AppOptions, createApp, errorResponse, isPoolTimeout, type ReadyCheck, unavailableDependency } from './app.js';
 export { ConfigError, commonEnv, env, loadConfig } from './config.js';
+export { currentDeadline, DEADLINE_HEADER, parseDeadline, remainingBudget, withDeadline } from './deadline.js';
 export { CATEGORIES, type Category, CURRENCIES, type Currency, ID_PATTERN } from './domain.js';
 export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';

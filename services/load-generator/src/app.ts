@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import { createApp, defaultUrl, defineService, env, HttpError, type Logger, validateBody, z } from '@bfl/kit';
+import { createApp, DEFAULT_REDIS_URL, defaultUrl, defineService, env, HttpError, type Logger, validateBody, z } from '@bfl/kit';
+import { KnobSharing } from './knobs.js';
 import { parseDuration } from './options.js';
 import { buildReport, type Report } from './report.js';
 import { type MinuteRow, ScenarioRun } from './runner.js';
@@ -50,6 +51,7 @@ export class Controller {
     private readonly target: string,
     private readonly baselineRpm: number,
     private readonly logger: Logger,
+    private readonly knobs?: KnobSharing,
   ) {}
 
   /** Keeps baseline browsing going while no scenario runs (minute after minute). */
@@ -90,6 +92,7 @@ export class Controller {
       rateScale: input.rateScale,
       timeoutMs: parseDuration(input.timeout),
       signal: abort.signal,
+      onMinuteStart: this.knobs?.onMinuteStart(scenario, minuteMs),
       onMinute: (row) =>
         this.logger.info({ minute: row.minute, traffic: row.traffic }, `scenario ${scenario.name}: minute ${row.minute} done`),
     });
@@ -103,7 +106,8 @@ export class Controller {
         this.logger.info({ ok: this.lastReport.ok, stopped: result.stopped }, `scenario ${scenario.name} finished`);
       })
       .catch((error: unknown) => this.logger.error({ err: error }, `scenario ${scenario.name} failed`))
-      .finally(() => {
+      .finally(async () => {
+        await this.knobs?.reset().catch((error: unknown) => this.logger.warn({ err: error }, 'could not reset the knobs'));
         this.run = undefined;
         this.state = 'finished';
         this.startIdleBaseline();
@@ -145,6 +149,7 @@ export class Controller {
   async close(): Promise<void> {
     await this.stop();
     await this.stopIdleBaseline();
+    await this.knobs?.close();
   }
 }
 
@@ -163,9 +168,12 @@ export const service = defineService({
     BASELINE_RPM: env.number(100),
     /** When set, the control API wants `Authorization: Bearer <token>`. */
     LAB_CONTROL_TOKEN: z.string().min(8, 'LAB_CONTROL_TOKEN must be at least 8 characters').optional(),
+    /** Where the scenario's knobs are published (key lab:scenario). */
+    REDIS_URL: env.url(DEFAULT_REDIS_URL),
   },
-  create(config, logger) {
-    const controller = new Controller(config.FRONTEND_URL.replace(/\/$/, ''), config.BASELINE_RPM, logger);
+  async create(config, logger) {
+    const knobs = await KnobSharing.connect(config.REDIS_URL, logger, false);
+    const controller = new Controller(config.FRONTEND_URL.replace(/\/$/, ''), config.BASELINE_RPM, logger, knobs);
     const app = createApp({
       name: 'load-generator',
       logger,

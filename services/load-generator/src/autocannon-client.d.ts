@@ -25,6 +25,7 @@ declare module 'autocannon/lib/httpClient' {
     destroy(): void;
     on(event: 'response', listener: (statusCode: number, bytes: number, durationMs: number) => void): this;
     on(event: 'timeout', listener: () => void): this;
+    on(event: 'body', listener: (chunk: Buffer) => void): this;
     on(event: 'connError', listener: (error: Error) => void): this;
   }
 

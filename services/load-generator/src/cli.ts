@@ -7,10 +7,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { shutdownTelemetry } from '@bfl/kit';
+import { createLogger, DEFAULT_REDIS_URL, shutdownTelemetry } from '@bfl/kit';
 import { Command, CommanderError, Option } from 'commander';
 import { controlRequest } from './control-client.js';
 import { writeHtml } from './html.js';
+import { KnobSharing } from './knobs.js';
 import { LiveView, minuteLine, summaryTable } from './live.js';
 import { checkTarget, parseDuration, parseScale, parseUrl } from './options.js';
 import { buildReport } from './report.js';
@@ -23,6 +24,7 @@ const EXIT_USAGE = 2;
 class UsageError extends Error {}
 
 interface RunFlags {
+  knobs: boolean;
   scenario: string;
   target: string;
   minute: string;
@@ -49,6 +51,13 @@ async function run(flags: RunFlags): Promise<number> {
   await checkTarget(target).catch((error: Error) => {
     throw new UsageError(error.message);
   });
+  const knobs = flags.knobs
+    ? await KnobSharing.connect(process.env.REDIS_URL ?? DEFAULT_REDIS_URL, createLogger('load-generator', 'error')).catch(
+        (error: Error) => {
+          throw new UsageError(error.message);
+        },
+      )
+    : undefined;
 
   const out = process.stdout;
   const minutes = scenario.minutes.length;
@@ -73,12 +82,18 @@ async function run(flags: RunFlags): Promise<number> {
     rateScale,
     timeoutMs,
     signal: controller.signal,
+    onMinuteStart: knobs?.onMinuteStart(scenario, minuteMs),
     onMinute: (row) => live?.line(minuteLine(row, minutes)),
   });
   live = new LiveView(out, () => runner.progress());
   live.start();
-  const result = await runner.run();
-  live.stop();
+  let result: Awaited<ReturnType<ScenarioRun['run']>>;
+  try {
+    result = await runner.run();
+  } finally {
+    live.stop();
+    await knobs?.close();
+  }
 
   const report = buildReport(scenario, result, target);
   out.write(`\n${summaryTable(report.minutes)}\n\n`);
@@ -115,6 +130,7 @@ function program(): Command {
     .addOption(new Option('--timeout <duration>', 'per-request timeout').default('10s'))
     .addOption(new Option('--json <file>', 'write the JSON report'))
     .addOption(new Option('--out <dir>', 'write the HTML report (DIR/index.html)'))
+    .addOption(new Option('--no-knobs', "do not publish the scenario's knobs to Redis ($REDIS_URL): traffic only, no incident"))
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `scenario: ${text}` : text) })

@@ -5,6 +5,8 @@ export type OutcomeKind = 'ok' | 'http4xx' | 'http5xx' | 'timeout' | 'connection
 export interface Outcome {
   kind: OutcomeKind;
   status?: number;
+  /** The `reason` of an error answer's JSON body (recommendations-timeout, pool-exhausted, ...). */
+  reason?: string;
   /** When the request ended (performance.now() clock). */
   endedAt: number;
   error?: string;
@@ -46,10 +48,27 @@ export function sendOnce(request: HttpRequest): Promise<Outcome> {
       client.destroy();
       resolve({ ...outcome, endedAt });
     };
+    // The body is kept (up to 4 kB) only to read an error's reason.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    client.on('body', (chunk) => {
+      size += chunk.length;
+      if (size <= 4096) chunks.push(chunk);
+    });
     client.on('response', (statusCode) => {
-      finish({ kind: statusCode < 400 ? 'ok' : statusCode < 500 ? 'http4xx' : 'http5xx', status: statusCode });
+      if (statusCode < 400) return finish({ kind: 'ok', status: statusCode });
+      finish({ kind: statusCode < 500 ? 'http4xx' : 'http5xx', status: statusCode, reason: reasonOf(chunks) });
     });
     client.on('timeout', () => finish({ kind: 'timeout', error: `no response within ${request.timeoutMs} ms` }));
     client.on('connError', (error) => finish({ kind: 'connection', error: error.message }));
   });
+}
+
+function reasonOf(chunks: Buffer[]): string | undefined {
+  try {
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reason?: unknown };
+    return typeof body.reason === 'string' ? body.reason.slice(0, 64) : undefined;
+  } catch {
+    return undefined;
+  }
 }

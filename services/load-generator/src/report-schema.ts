@@ -13,6 +13,7 @@ const ClassRowSchema = z.object({
     timeout: z.number().int().min(0),
     connection: z.number().int().min(0),
   }),
+  errorsByReason: z.record(z.string(), z.number().int().min(0)),
   p50Ms: z.number().min(0),
   p95Ms: z.number().min(0),
   p99Ms: z.number().min(0),

@@ -217,7 +217,7 @@ export class ScenarioRun {
       .with(ctx, () => sendOnce({ url, method: request.method, headers, body, timeoutMs: this.options.timeoutMs ?? 10_000 }))
       .then((outcome) => {
         this.inFlight--;
-        stats.recordOutcome(outcome.kind, outcome.endedAt - scheduledAt);
+        stats.recordOutcome(outcome.kind, outcome.endedAt - scheduledAt, outcome.reason);
         endSpan(span, outcome.kind, outcome.status, outcome.error);
         this.flush();
       });

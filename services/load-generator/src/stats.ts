@@ -9,6 +9,8 @@ export interface ClassRow {
   errors: number;
   errorRate: number;
   errorsByKind: Record<Exclude<OutcomeKind, 'ok'>, number>;
+  /** Error answers by the `reason` in their body (`unknown` when there was none). */
+  errorsByReason: Record<string, number>;
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
@@ -31,6 +33,7 @@ export class ClassStats {
   });
   private readonly lag = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
   private readonly errors: ClassRow['errorsByKind'] = { http4xx: 0, http5xx: 0, timeout: 0, connection: 0 };
+  private readonly reasons: Record<string, number> = {};
   private firstSend = Number.POSITIVE_INFINITY;
   private lastSend = Number.NEGATIVE_INFINITY;
   /** Requests scheduled in this minute. */
@@ -49,9 +52,13 @@ export class ClassStats {
     this.lag.recordValue(Math.max(1, Math.round((sentAt - scheduledAt) * 1000)));
   }
 
-  recordOutcome(kind: OutcomeKind, latencyMs: number): void {
+  recordOutcome(kind: OutcomeKind, latencyMs: number, reason?: string): void {
     this.completed++;
     if (kind !== 'ok') this.errors[kind]++;
+    if (kind === 'http4xx' || kind === 'http5xx') {
+      const key = reason ?? 'unknown';
+      this.reasons[key] = (this.reasons[key] ?? 0) + 1;
+    }
     this.latency.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
   }
 
@@ -79,6 +86,7 @@ export class ClassStats {
       errors,
       errorRate: this.completed ? round(errors / this.completed, 4) : 0,
       errorsByKind: { ...this.errors },
+      errorsByReason: { ...this.reasons },
       p50Ms: ms(50),
       p95Ms: ms(95),
       p99Ms: ms(99),

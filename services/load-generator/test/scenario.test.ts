@@ -115,6 +115,7 @@ describe('expectations', () => {
     errors: Math.round(errorRate * 100),
     errorRate,
     errorsByKind: { http4xx: 0, http5xx: 0, timeout: 0, connection: 0 },
+    errorsByReason: {},
     p50Ms: 100,
     p95Ms,
     p99Ms: p95Ms,

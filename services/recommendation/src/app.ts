@@ -1,5 +1,20 @@
-import { CATEGORIES, createApp, DEFAULT_DATABASE_URL, defineService, env, ID_PATTERN, LatencyModel, validateBody, z } from '@bfl/kit';
+import {
+  CATEGORIES,
+  createApp,
+  DEFAULT_DATABASE_URL,
+  DEFAULT_REDIS_URL,
+  defineService,
+  env,
+  HttpError,
+  ID_PATTERN,
+  LatencyModel,
+  remainingBudget,
+  validateBody,
+  z,
+} from '@bfl/kit';
 import { createDb, type Knex, pingDb } from '@bfl/kit/db';
+import { startScenarioReader } from '@bfl/kit/scenario-state';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 
 const Recommend = z.object({
   user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
@@ -25,8 +40,14 @@ export const HISTORY_WINDOW = 4_000;
  * order history. `costMs` is a server-side wait inside the same statement (the incident
  * knob), so the pg span shows the whole time and the connection stays busy for it.
  */
-export async function boughtTogether(db: Knex, category: string, limit: number, costMs = 0): Promise<Recommendation[]> {
-  const result = await db.raw<{ rows: Recommendation[] }>(
+export async function boughtTogether(
+  db: Knex,
+  category: string,
+  limit: number,
+  costMs = 0,
+  connection?: unknown,
+): Promise<Recommendation[]> {
+  const query = db.raw<{ rows: Recommendation[] }>(
     `WITH cost AS MATERIALIZED (SELECT pg_sleep(?::float8 / 1000)),
      pairs AS (
        SELECT oi2.product_id, count(*)::int AS score
@@ -42,7 +63,56 @@ export async function boughtTogether(db: Knex, category: string, limit: number, 
       LIMIT ?`,
     [costMs, HISTORY_WINDOW, category, limit],
   );
-  return result.rows;
+  if (connection) query.connection(connection);
+  return (await query).rows;
+}
+
+const tracer = trace.getTracer('recommendation');
+
+/**
+ * Runs the query on a connection of the bounded pool. Waiting for the connection is a
+ * span of its own (`pg.pool.acquire`, with `db.client.connection.wait_time`). A request
+ * whose caller has given up by the time it gets a connection (its deadline, minus the
+ * query's expected cost and the slack its caller needs afterwards, has passed) hands the
+ * connection back unused: the pool's time goes to requests someone still waits for.
+ */
+export async function recommendWithinDeadline(
+  db: Knex,
+  category: string,
+  limit: number,
+  costMs: number,
+  slackMs = 0,
+): Promise<Recommendation[]> {
+  const connection = await tracer.startActiveSpan('pg.pool.acquire', { kind: SpanKind.INTERNAL }, async (span) => {
+    const started = performance.now();
+    try {
+      return await db.client.acquireConnection();
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      throw error;
+    } finally {
+      const waited = performance.now() - started;
+      span.setAttribute('db.client.connection.wait_time', Math.round(waited));
+      trace.getActiveSpan()?.setAttribute('db.client.connection.wait_time', Math.round(waited));
+      span.end();
+    }
+  });
+  try {
+    const left = remainingBudget();
+    if (left < costMs + slackMs) {
+      throw new HttpError(
+        504,
+        `deadline passed while waiting for a database connection (${Math.round(left)} ms left, query needs ${costMs} ms)`,
+        {
+          reason: 'deadline-exceeded',
+        },
+      );
+    }
+    return await boughtTogether(db, category, limit, costMs, connection);
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
 }
 
 export const service = defineService({
@@ -52,6 +122,13 @@ export const service = defineService({
     /** The bounded pool the recommendation query runs through. */
     RECOMMENDATION_POOL_MAX: env.int(4, 1, 100),
     RECOMMENDATION_POOL_ACQUIRE_TIMEOUT_MS: env.int(30_000, 1),
+    /** Where the scenario's knobs are read from (key lab:scenario). */
+    REDIS_URL: env.url(DEFAULT_REDIS_URL),
+    /**
+     * A query starts only if its caller's deadline leaves this much time after it: the
+     * checkout still has to pay and write the order with the answer.
+     */
+    RECOMMENDATION_DEADLINE_SLACK_MS: env.int(500, 0),
   },
   create(config, logger) {
     const db = createDb({
@@ -62,6 +139,7 @@ export const service = defineService({
       logger,
     });
     const latency = new LatencyModel({ recommend: { medianMs: 30, p95Ms: 80 } }, config);
+    const scenario = startScenarioReader(config.REDIS_URL, logger);
     const app = createApp({
       name: 'recommendation',
       logger,
@@ -70,11 +148,24 @@ export const service = defineService({
         router.post('/recommend', async (ctx) => {
           const input = validateBody(Recommend, ctx);
           await latency.work('recommend');
-          const recommendations = await boughtTogether(db, input.category, input.limit);
+          const costMs = scenario.knob('recommendation_query_cost_ms', 0);
+          const recommendations = await recommendWithinDeadline(
+            db,
+            input.category,
+            input.limit,
+            costMs,
+            config.RECOMMENDATION_DEADLINE_SLACK_MS,
+          );
           ctx.body = { user_id: input.user_id, category: input.category, recommendations };
         });
       },
     });
-    return { app, close: () => db.destroy() };
+    return {
+      app,
+      close: async () => {
+        await scenario.close();
+        await db.destroy();
+      },
+    };
   },
 });
