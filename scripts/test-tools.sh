@@ -3,6 +3,7 @@
 # when missing. Run by `npm test`; idempotent and fast when all are present.
 #
 #   chromium   Debian's package, for the HTML report test (CHROMIUM_PATH overrides)
+#   otelcol    the lab's collector (scripts/build-collector.sh), for its config tests
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_PREFIX=test-tools
@@ -22,3 +23,13 @@ ensure_chromium() {
 }
 
 ensure_chromium
+
+# The lab's OpenTelemetry Collector, built with the collector builder from the Go
+# module proxy into a cache outside the repo (minutes the first time, then instant).
+ensure_collector() {
+    local binary
+    binary=$(bash scripts/build-collector.sh | tail -n 1)
+    log "collector: $binary"
+}
+
+ensure_collector

@@ -1,4 +1,5 @@
 import {
+  annotate,
   createApp,
   DEFAULT_REDIS_URL,
   defineService,
@@ -122,7 +123,9 @@ export const service = defineService({
         router.get('/cart/:id', async (ctx) => {
           const cartId = validate(CartId, ctx.params.id, 'cart id');
           await latency.work('get');
-          ctx.body = await readCart(redis, cartId);
+          const cart = await readCart(redis, cartId);
+          annotate(ctx, { 'cart.id': cartId, 'cart.item_count': cart.item_count });
+          ctx.body = cart;
         });
         router.post('/cart/:id/items', async (ctx) => {
           const cartId = validate(CartId, ctx.params.id, 'cart id');
@@ -143,13 +146,16 @@ export const service = defineService({
           if (result === -2) {
             throw unprocessable(`quantity: product ${product_id} would exceed ${MAX_LINE_QUANTITY} units in cart ${cartId}`);
           }
+          const cart = await readCart(redis, cartId);
+          annotate(ctx, { 'cart.id': cartId, 'cart.item_count': cart.item_count });
           ctx.status = 201;
-          ctx.body = await readCart(redis, cartId);
+          ctx.body = cart;
         });
         router.delete('/cart/:id', async (ctx) => {
           const cartId = validate(CartId, ctx.params.id, 'cart id');
           await latency.work('clear');
           const deleted = await redis.del(key(cartId));
+          annotate(ctx, { 'cart.id': cartId });
           ctx.body = { cart_id: cartId, deleted: deleted > 0 };
         });
       },

@@ -1,4 +1,5 @@
 import {
+  annotate,
   createApp,
   DEFAULT_DATABASE_URL,
   DEFAULT_REDIS_URL,
@@ -195,6 +196,12 @@ export const service = defineService({
           await latency.work('create');
           const { order, replayed } = await createOrder(db, input, key, scenario.knob('checkout_write_delay_ms', 0));
           if (replayed) ctx.set('Idempotent-Replayed', 'true');
+          annotate(ctx, {
+            'order.id': order.order_id,
+            'order.total_cents': order.total_cents,
+            'order.item_count': order.items.reduce((sum, item) => sum + item.quantity, 0),
+            'order.replayed': replayed,
+          });
           ctx.status = 201;
           ctx.body = order;
         });

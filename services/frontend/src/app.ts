@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import {
+  annotate,
   CATEGORIES,
   CURRENCIES,
   createApp,
@@ -8,9 +9,11 @@ import {
   defaultUrl,
   defineService,
   env,
+  errorResponse,
   HttpError,
   ID_PATTERN,
   LatencyModel,
+  labMeter,
   ServiceClient,
   validateBody,
   z,
@@ -93,6 +96,9 @@ export const service = defineService({
     const checkout = new ServiceClient('checkout', config.CHECKOUT_URL, config.CHECKOUT_TIMEOUT_MS);
     const latency = new LatencyModel({ browse: { medianMs: 200, p95Ms: 250 }, checkout: { medianMs: 30, p95Ms: 60 } }, config);
     const scenario = startScenarioReader(config.REDIS_URL, logger);
+    const checkoutOutcomes = labMeter().createCounter('lab.checkout.outcomes', {
+      description: 'Checkouts through the frontend, by traffic.type, outcome and failure.reason',
+    });
 
     /** The demo minute of the request being served: its baggage, else the running scenario's. */
     function demoMinute(): number | undefined {
@@ -183,55 +189,75 @@ export const service = defineService({
         });
 
         router.post('/api/checkout', async (ctx) => {
-          const input = validateBody(Checkout, ctx);
-          const cartPath = `/cart/${encodeURIComponent(input.cart_id)}`;
-          await latency.work('checkout');
-          let currentCart = await cart.get<Cart>(cartPath);
-          if (!currentCart.items.length) currentCart = await fillCart(input.cart_id);
-          const items = currentCart.items.map(({ product_id, quantity }) => ({ product_id, quantity }));
-          // The charge is priced from the catalogue, as the order will be, never from the cart's memory.
-          const [priced, quote] = await Promise.all([
-            catalog.get<{ products: Product[] }>('/products', { query: { ids: items.map((i) => i.product_id).join(',') } }),
-            shipping.post<{ cost_cents: number }>('/calculate', { items, zip: input.zip }),
-          ]);
-          const prices = new Map(priced.products.filter((p) => p.is_active).map((p) => [p.id, p.price_cents]));
-          const gone = items.filter((item) => !prices.has(item.product_id)).map((item) => item.product_id);
-          if (gone.length) {
-            throw new HttpError(422, `products no longer available: ${gone.join(', ')}`, {
-              reason: 'product-unavailable',
-              product_ids: gone,
+          const traffic = propagation.getActiveBaggage()?.getEntry('traffic.type')?.value ?? 'none';
+          try {
+            const input = validateBody(Checkout, ctx);
+            const cartPath = `/cart/${encodeURIComponent(input.cart_id)}`;
+            await latency.work('checkout');
+            let currentCart = await cart.get<Cart>(cartPath);
+            if (!currentCart.items.length) currentCart = await fillCart(input.cart_id);
+            const items = currentCart.items.map(({ product_id, quantity }) => ({ product_id, quantity }));
+            // The charge is priced from the catalogue, as the order will be, never from the cart's memory.
+            const [priced, quote] = await Promise.all([
+              catalog.get<{ products: Product[] }>('/products', { query: { ids: items.map((i) => i.product_id).join(',') } }),
+              shipping.post<{ cost_cents: number }>('/calculate', { items, zip: input.zip }),
+            ]);
+            const prices = new Map(priced.products.filter((p) => p.is_active).map((p) => [p.id, p.price_cents]));
+            const gone = items.filter((item) => !prices.has(item.product_id)).map((item) => item.product_id);
+            if (gone.length) {
+              throw new HttpError(422, `products no longer available: ${gone.join(', ')}`, {
+                reason: 'product-unavailable',
+                product_ids: gone,
+              });
+            }
+            const subtotal = items.reduce((sum, item) => sum + item.quantity * (prices.get(item.product_id) as number), 0);
+            const category = currentCart.items.find((item) => item.category)?.category ?? pick(CATEGORIES);
+            const recommendations = await recommendationsFor(category, input.user_id);
+            const amountCents = subtotal + quote.cost_cents;
+            const charge = await payment
+              .post<{ transaction_id: string; status: string }>('/api/payment/process', {
+                amount: amountCents / 100,
+                user_id: input.user_id,
+                currency: 'USD',
+              })
+              .catch((error: unknown) => {
+                // A decline is the shopper's problem, not an outage: pass it on as it is.
+                if (error instanceof DownstreamError && error.status === 402) {
+                  throw new HttpError(402, error.message, { reason: 'payment-declined' });
+                }
+                throw error;
+              });
+            // One payment makes at most one order, however often this call is retried.
+            const order = await checkout.post<{ order_id: number; total_cents: number }>(
+              '/orders/create',
+              { user_id: input.user_id, items, shipping_cents: quote.cost_cents, currency: 'USD', payment_id: charge.transaction_id },
+              { headers: { 'Idempotency-Key': `payment:${charge.transaction_id}` } },
+            );
+            await cart.delete(cartPath);
+            annotate(ctx, {
+              'cart.id': input.cart_id,
+              'order.id': order.order_id,
+              'order.total_cents': order.total_cents,
+              'order.item_count': items.reduce((sum, item) => sum + item.quantity, 0),
+              'recommendation.count': recommendations.products.length,
+              'payment.outcome': charge.status,
+              'checkout.failed': false,
             });
+            ctx.body = {
+              order,
+              payment: charge,
+              shipping: quote,
+              recommendations: recommendations.products.map((p) => ({ id: p.id, name: p.name })),
+            };
+            checkoutOutcomes.add(1, { 'traffic.type': traffic, outcome: 'success' });
+          } catch (error) {
+            // The frontend's checkout span says that and why it failed (the kit records
+            // the exception and sets the span's status).
+            const reason = String(errorResponse(error).body.reason ?? 'error');
+            annotate(ctx, { 'checkout.failed': true, 'failure.reason': reason });
+            checkoutOutcomes.add(1, { 'traffic.type': traffic, outcome: 'failed', 'failure.reason': reason });
+            throw error;
           }
-          const subtotal = items.reduce((sum, item) => sum + item.quantity * (prices.get(item.product_id) as number), 0);
-          const category = currentCart.items.find((item) => item.category)?.category ?? pick(CATEGORIES);
-          const recommendations = await recommendationsFor(category, input.user_id);
-          const amountCents = subtotal + quote.cost_cents;
-          const charge = await payment
-            .post<{ transaction_id: string; status: string }>('/api/payment/process', {
-              amount: amountCents / 100,
-              user_id: input.user_id,
-              currency: 'USD',
-            })
-            .catch((error: unknown) => {
-              // A decline is the shopper's problem, not an outage: pass it on as it is.
-              if (error instanceof DownstreamError && error.status === 402) {
-                throw new HttpError(402, error.message, { reason: 'payment-declined' });
-              }
-              throw error;
-            });
-          // One payment makes at most one order, however often this call is retried.
-          const order = await checkout.post<{ order_id: number; total_cents: number }>(
-            '/orders/create',
-            { user_id: input.user_id, items, shipping_cents: quote.cost_cents, currency: 'USD', payment_id: charge.transaction_id },
-            { headers: { 'Idempotency-Key': `payment:${charge.transaction_id}` } },
-          );
-          await cart.delete(cartPath);
-          ctx.body = {
-            order,
-            payment: charge,
-            shipping: quote,
-            recommendations: recommendations.products.map((p) => ({ id: p.id, name: p.name })),
-          };
         });
       },
     });

@@ -306,6 +306,19 @@ describe('frontend: recommendations that never answer', () => {
     expect(await db('orders').where({ user_id: user }).count({ n: '*' })).toEqual([{ n: '0' }]);
   });
 
+  it('during a scenario the error says which demo minute it belongs to', async () => {
+    const state = { scenario: 'test', startedAt: '', minuteMs: 5_000, minute: 6, label: '', knobs: {}, updatedAt: '' };
+    await redis.set('lab:scenario', JSON.stringify(state), 'PX', 10_000);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_300)); // the frontend re-reads about once a second
+      const { status, body } = await request(slow.url, 'POST', '/api/checkout', { user_id: newId('user'), cart_id: newId('cart') });
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ reason: 'recommendations-timeout', demo_minute: 6 });
+    } finally {
+      await redis.del('lab:scenario');
+    }
+  });
+
   it('browse does not use recommendations and still works', async () => {
     const { status, body } = await request(slow.url, 'POST', '/api/browse', { category: 'home' });
     expect(status).toBe(200);

@@ -1,11 +1,12 @@
 import { bodyParser } from '@koa/bodyparser';
 import { Router } from '@koa/router';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Attributes, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import Koa from 'koa';
 import { DEADLINE_HEADER, parseDeadline, withDeadline } from './deadline.js';
 import { HttpError } from './errors.js';
 import { DownstreamError } from './http-client.js';
 import type { Logger } from './log.js';
+import { untraced } from './untraced.js';
 
 export type ReadyCheck = () => Promise<unknown>;
 
@@ -91,6 +92,11 @@ export function unavailableDependency(error: unknown): 'redis' | 'postgres' | un
   return undefined;
 }
 
+/** Adds business attributes to the service's server span of the current request. */
+export function annotate(ctx: { state: { span?: Span } }, attributes: Attributes): void {
+  ctx.state.span?.setAttributes(attributes);
+}
+
 /** knex/tarn's "Timeout acquiring a connection. The pool is probably full." */
 export function isPoolTimeout(error: unknown): boolean {
   return (error as Error | undefined)?.name === 'KnexTimeoutError';
@@ -121,6 +127,8 @@ export function createApp(options: AppOptions): Koa {
 
   app.use(async (ctx, next) => {
     const started = performance.now();
+    // The service's server span (Koa's middleware spans are off), for annotate().
+    ctx.state.span = trace.getActiveSpan();
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
@@ -171,7 +179,8 @@ export function createApp(options: AppOptions): Koa {
     await Promise.all(
       Object.entries(options.ready ?? {}).map(async ([dependency, check]) => {
         try {
-          await withTimeout(check(), timeoutMs, dependency);
+          // Probes are not traffic: their calls to Postgres, Redis and downstreams make no spans.
+          await untraced(() => withTimeout(check(), timeoutMs, dependency));
           checks[dependency] = 'ok';
         } catch (error) {
           checks[dependency] = (error as Error).message || String(error);

@@ -1,5 +1,6 @@
 import knex, { type Knex } from 'knex';
 import type { Logger } from './log.js';
+import { observePool, type PoolLike } from './metrics.js';
 
 export type { Knex };
 
@@ -22,7 +23,7 @@ export interface DbOptions {
  * even while the database is still coming up, and /ready tells when it is reachable.
  */
 export function createDb(options: DbOptions): Knex {
-  return knex({
+  const db = knex({
     client: 'pg',
     connection: {
       connectionString: options.url,
@@ -38,6 +39,8 @@ export function createDb(options: DbOptions): Knex {
       debug: (message: unknown) => options.logger?.debug({ knex: message }, 'knex debug'),
     },
   });
+  observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool);
+  return db;
 }
 
 /** Readiness: one round trip to the database. */

@@ -1,5 +1,5 @@
 export { z } from 'zod';
-export { type AppOptions, createApp, errorResponse, isPoolTimeout, type ReadyCheck, unavailableDependency } from './app.js';
+export { type AppOptions, annotate, createApp, errorResponse, isPoolTimeout, type ReadyCheck, unavailableDependency } from './app.js';
 export { ConfigError, commonEnv, env, loadConfig } from './config.js';
 export { currentDeadline, DEADLINE_HEADER, parseDeadline, remainingBudget, withDeadline } from './deadline.js';
 export { CATEGORIES, type Category, CURRENCIES, type Currency, ID_PATTERN } from './domain.js';
@@ -7,6 +7,7 @@ export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';
 export { type DelayProfile, LatencyModel, parseProfiles, sampleDelay } from './latency.js';
 export { createLogger, type Logger } from './log.js';
+export { labMeter, observePool } from './metrics.js';
 export { listen, main, type Running, type ServeOptions, serve } from './server.js';
 export {
   type Built,
@@ -27,4 +28,5 @@ export {
   urlVariable,
 } from './services.js';
 export { shutdownTelemetry, telemetryStarted, telemetryWanted } from './telemetry-control.js';
+export { untraced } from './untraced.js';
 export { validate, validateBody } from './validate.js';

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import { decodeTraceRequest } from './otlp-proto.js';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -87,9 +88,8 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 /**
- * A minimal OTLP/HTTP receiver (JSON encoding): it keeps every span it is sent, and
- * counts metric and log exports. Point OTEL_EXPORTER_OTLP_ENDPOINT at `url` with
- * OTEL_EXPORTER_OTLP_PROTOCOL=http/json.
+ * A minimal OTLP/HTTP receiver (protobuf or JSON): it keeps every span it is sent, and
+ * counts metric and log exports. Point OTEL_EXPORTER_OTLP_ENDPOINT at `url`.
  */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
@@ -119,13 +119,14 @@ export class OtlpReceiver {
   private async handle(req: IncomingMessage): Promise<number> {
     if (req.method !== 'POST') return 405;
     const body = await readBody(req, 64 * 1024 * 1024);
-    if (!String(req.headers['content-type'] ?? '').includes('json')) {
-      throw Object.assign(new Error('only OTLP/HTTP JSON is accepted (OTEL_EXPORTER_OTLP_PROTOCOL=http/json)'), { status: 415 });
+    const type = String(req.headers['content-type'] ?? '');
+    const json = type.includes('json');
+    if (!json && !type.includes('protobuf')) {
+      throw Object.assign(new Error('OTLP/HTTP wants application/x-protobuf or application/json'), { status: 415 });
     }
-    const parsed = JSON.parse(body.toString('utf8')) as unknown;
     if (req.url?.startsWith('/v1/traces')) {
       this.counts.traces++;
-      this.spans.push(...flattenTraces(parsed));
+      this.spans.push(...flattenTraces(json ? JSON.parse(body.toString('utf8')) : decodeTraceRequest(body)));
       for (const listener of this.listeners) listener();
     } else if (req.url?.startsWith('/v1/metrics')) this.counts.metrics++;
     else if (req.url?.startsWith('/v1/logs')) this.counts.logs++;

@@ -1,9 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from './log.js';
+import { labMeter } from './metrics.js';
 import { createRedis } from './redis.js';
+import { untraced } from './untraced.js';
 
 /** The Redis key holding the running scenario's state, shared by every replica of every service. */
 export const SCENARIO_KEY = 'lab:scenario';
+/** Set by `npm run scenario -- stop`: whichever runner is publishing stops. */
+export const STOP_KEY = 'lab:scenario:stop';
 
 /** What the runner publishes while a scenario runs. */
 export interface ScenarioState {
@@ -14,6 +18,8 @@ export interface ScenarioState {
   label: string;
   knobs: Record<string, number>;
   updatedAt: string;
+  /** The last finished minutes' report rows, for `status` (optional). */
+  rows?: unknown[];
 }
 
 function parse(text: string | null): ScenarioState | undefined {
@@ -27,7 +33,7 @@ function parse(text: string | null): ScenarioState | undefined {
 }
 
 /**
- * Reads the scenario state from Redis about once a second, so a request never waits for
+ * Reads the scenario state from Redis twice a second, so a request never waits for
  * Redis. Knobs fall back to their healthy defaults when the key is absent (no scenario,
  * or a runner that stopped refreshing it) or Redis cannot be reached. Each change is
  * logged once.
@@ -41,7 +47,7 @@ export class ScenarioStateReader {
   constructor(
     private readonly redis: Redis,
     private readonly logger: Logger,
-    private readonly refreshMs = 1_000,
+    private readonly refreshMs = 500,
     private readonly ownsRedis = false,
   ) {}
 
@@ -53,6 +59,9 @@ export class ScenarioStateReader {
 
   start(): this {
     if (this.timer) return this;
+    labMeter()
+      .createObservableGauge('lab.demo.minute', { description: 'The demo minute of the running scenario (-1: none)' })
+      .addCallback((result) => result.observe(this.state?.minute ?? -1, { 'lab.scenario': this.state?.scenario ?? 'none' }));
     void this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.refreshMs);
     this.timer.unref();
@@ -67,7 +76,8 @@ export class ScenarioStateReader {
   async refresh(): Promise<void> {
     let next: ScenarioState | undefined;
     try {
-      next = parse(await this.redis.get(SCENARIO_KEY));
+      // Background polling is not traffic: no spans.
+      next = parse(await untraced(() => this.redis.get(SCENARIO_KEY)));
       this.lastError = '';
     } catch (error) {
       const message = (error as Error).message;
@@ -106,13 +116,17 @@ export class ScenarioStatePublisher {
   private timer?: NodeJS.Timeout;
   private state?: ScenarioState;
 
+  /** `onStop` is called when someone asks every runner to stop (STOP_KEY). */
   constructor(
     private readonly redis: Redis,
     readonly ttlMs = 3_000,
+    private readonly onStop?: () => void,
   ) {}
 
   async publish(state: Omit<ScenarioState, 'updatedAt'>): Promise<void> {
-    this.state = { ...state, updatedAt: new Date().toISOString() };
+    // A stop request left from an earlier run does not stop this one.
+    if (!this.state) await this.redis.del(STOP_KEY);
+    this.state = { ...state, rows: this.state?.rows ?? state.rows, updatedAt: new Date().toISOString() };
     await this.write();
     if (!this.timer) {
       this.timer = setInterval(() => void this.write().catch(() => undefined), Math.max(250, this.ttlMs / 3));
@@ -120,10 +134,25 @@ export class ScenarioStatePublisher {
     }
   }
 
+  /** Keeps the last few finished rows in the published state. */
+  addRow(row: unknown, keep = 3): void {
+    if (!this.state) return;
+    this.state.rows = [...(this.state.rows ?? []), row].slice(-keep);
+    void this.write().catch(() => undefined);
+  }
+
   private async write(): Promise<void> {
     if (!this.state) return;
     this.state.updatedAt = new Date().toISOString();
-    await this.redis.set(SCENARIO_KEY, JSON.stringify(this.state), 'PX', this.ttlMs);
+    const [[, stop]] = (await this.redis
+      .multi()
+      .exists(STOP_KEY)
+      .set(SCENARIO_KEY, JSON.stringify(this.state), 'PX', this.ttlMs)
+      .exec()) as [[Error | null, number]];
+    if (stop && this.onStop) {
+      await this.clear();
+      this.onStop();
+    }
   }
 
   /** Ends the run: the key goes at once, so every service is back to healthy knobs within a second. */
@@ -137,5 +166,20 @@ export class ScenarioStatePublisher {
 
 /** A started reader on its own Redis connection; `close()` stops it and closes the connection. */
 export function startScenarioReader(redisUrl: string, logger: Logger): ScenarioStateReader {
-  return new ScenarioStateReader(createRedis(redisUrl, logger, 'scenario-state'), logger, 1_000, true).start();
+  return new ScenarioStateReader(createRedis(redisUrl, logger, 'scenario-state'), logger, 500, true).start();
+}
+
+/** Reads the published state once (for `status`). */
+export async function readScenarioState(redis: Redis): Promise<ScenarioState | undefined> {
+  return parse(await redis.get(SCENARIO_KEY));
+}
+
+/**
+ * Asks whichever runner is publishing to stop, and resets the knobs at once (the key
+ * goes now; the runner sees the request within a second and ends its run).
+ */
+export async function requestStop(redis: Redis): Promise<ScenarioState | undefined> {
+  const state = await readScenarioState(redis);
+  await redis.multi().set(STOP_KEY, '1', 'PX', 10_000).del(SCENARIO_KEY).exec();
+  return state;
 }

@@ -93,8 +93,10 @@ export class Controller {
       timeoutMs: parseDuration(input.timeout),
       signal: abort.signal,
       onMinuteStart: this.knobs?.onMinuteStart(scenario, minuteMs),
-      onMinute: (row) =>
-        this.logger.info({ minute: row.minute, traffic: row.traffic }, `scenario ${scenario.name}: minute ${row.minute} done`),
+      onMinute: (row) => {
+        this.knobs?.addRow(row);
+        this.logger.info({ minute: row.minute, traffic: row.traffic }, `scenario ${scenario.name}: minute ${row.minute} done`);
+      },
     });
     const startedAt = new Date().toISOString();
     this.state = 'running';
@@ -172,7 +174,7 @@ export const service = defineService({
     REDIS_URL: env.url(DEFAULT_REDIS_URL),
   },
   async create(config, logger) {
-    const knobs = await KnobSharing.connect(config.REDIS_URL, logger, false);
+    const knobs = await KnobSharing.connect(config.REDIS_URL, logger, false, () => void controller.stop());
     const controller = new Controller(config.FRONTEND_URL.replace(/\/$/, ''), config.BASELINE_RPM, logger, knobs);
     const app = createApp({
       name: 'load-generator',

@@ -8,15 +8,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, DEFAULT_REDIS_URL, shutdownTelemetry } from '@bfl/kit';
+import { startTelemetry } from '@bfl/kit/telemetry-boot';
 import { Command, CommanderError, Option } from 'commander';
 import { controlRequest } from './control-client.js';
 import { writeHtml } from './html.js';
-import { KnobSharing } from './knobs.js';
+import { KnobSharing, sharedState } from './knobs.js';
 import { LiveView, minuteLine, summaryTable } from './live.js';
 import { checkTarget, parseDuration, parseScale, parseUrl } from './options.js';
 import { buildReport } from './report.js';
 import { ScenarioRun } from './runner.js';
 import { loadScenario, ScenarioError } from './scenario.js';
+import { TraceVerifier, traceExpectations } from './verify.js';
 
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
@@ -25,6 +27,8 @@ class UsageError extends Error {}
 
 interface RunFlags {
   knobs: boolean;
+  verifyTraces?: boolean;
+  otlpPort: string;
   scenario: string;
   target: string;
   minute: string;
@@ -51,12 +55,24 @@ async function run(flags: RunFlags): Promise<number> {
   await checkTarget(target).catch((error: Error) => {
     throw new UsageError(error.message);
   });
+  const verifier = flags.verifyTraces ? await startVerifier(flags.otlpPort) : undefined;
+  // The runner's own root spans (no auto-instrumentation: the requests are made by hand).
+  process.env.OTEL_SERVICE_NAME ||= 'load-generator';
+  startTelemetry({ autoInstrument: false });
+  const controller = new AbortController();
+  const onStopRequest = () => {
+    process.stderr.write('\nscenario: stop requested (npm run scenario -- stop); waiting for requests in flight...\n');
+    controller.abort();
+  };
   const knobs = flags.knobs
-    ? await KnobSharing.connect(process.env.REDIS_URL ?? DEFAULT_REDIS_URL, createLogger('load-generator', 'error')).catch(
-        (error: Error) => {
-          throw new UsageError(error.message);
-        },
-      )
+    ? await KnobSharing.connect(
+        process.env.REDIS_URL ?? DEFAULT_REDIS_URL,
+        createLogger('load-generator', 'error'),
+        true,
+        onStopRequest,
+      ).catch((error: Error) => {
+        throw new UsageError(error.message);
+      })
     : undefined;
 
   const out = process.stdout;
@@ -65,7 +81,6 @@ async function run(flags: RunFlags): Promise<number> {
     `scenario ${scenario.name}: ${minutes} demo minutes of ${minuteMs / 1000} s against ${target}` +
       `${rateScale !== 1 ? ` at ${rateScale}x rates` : ''} (request timeout ${timeoutMs / 1000} s)\n`,
   );
-  const controller = new AbortController();
   const interrupt = () => {
     if (controller.signal.aborted) process.exit(130);
     process.stderr.write('\nscenario: stopping (Ctrl-C again to quit at once); waiting for requests in flight...\n');
@@ -83,7 +98,10 @@ async function run(flags: RunFlags): Promise<number> {
     timeoutMs,
     signal: controller.signal,
     onMinuteStart: knobs?.onMinuteStart(scenario, minuteMs),
-    onMinute: (row) => live?.line(minuteLine(row, minutes)),
+    onMinute: (row) => {
+      knobs?.addRow(row);
+      live?.line(minuteLine(row, minutes));
+    },
   });
   live = new LiveView(out, () => runner.progress());
   live.start();
@@ -96,6 +114,27 @@ async function run(flags: RunFlags): Promise<number> {
   }
 
   const report = buildReport(scenario, result, target);
+  if (verifier) {
+    out.write('\nwaiting for the last spans...\n');
+    await shutdownTelemetry();
+    await verifier.settle();
+    const traces = verifier.summary();
+    await verifier.stop();
+    report.traces = traces;
+    report.expectations.push(...traceExpectations(traces, report.minutes));
+    report.ok = !result.stopped && report.expectations.every((e) => e.ok);
+    out.write(
+      `traces: ${traces.spans} spans in ${traces.traces} traces from ${traces.services.length} services, deepest ${traces.maxDepth}, ` +
+        `coverage ${Object.entries(traces.attributeCoverage)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}\n`,
+    );
+    if (!traces.services.some((s) => s !== 'load-generator')) {
+      out.write(
+        `traces: no spans from the lab arrived at ${traces.receiver}; start it with OTEL_EXPORTER_OTLP_ENDPOINT=${traces.receiver}\n`,
+      );
+    }
+  }
   out.write(`\n${summaryTable(report.minutes)}\n\n`);
   for (const e of report.expectations) {
     out.write(
@@ -115,6 +154,23 @@ async function run(flags: RunFlags): Promise<number> {
   return report.ok ? 0 : EXIT_FAILED;
 }
 
+async function startVerifier(portText: string): Promise<TraceVerifier> {
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--otlp-port "${portText}" is not a port number`);
+  const verifier = new TraceVerifier();
+  try {
+    await verifier.start(port);
+  } catch (error) {
+    throw new UsageError(`cannot listen for traces on port ${port} (${(error as Error).message}); choose another with --otlp-port`);
+  }
+  process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `http://127.0.0.1:${port}/v1/traces`;
+  process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = 'http/protobuf';
+  process.env.OTEL_METRICS_EXPORTER = 'none';
+  process.env.OTEL_LOGS_EXPORTER = 'none';
+  process.env.OTEL_BSP_SCHEDULE_DELAY ||= '500';
+  return verifier;
+}
+
 function program(): Command {
   const env = process.env;
   const cmd = new Command('scenario')
@@ -130,6 +186,8 @@ function program(): Command {
     .addOption(new Option('--timeout <duration>', 'per-request timeout').default('10s'))
     .addOption(new Option('--json <file>', 'write the JSON report'))
     .addOption(new Option('--out <dir>', 'write the HTML report (DIR/index.html)'))
+    .addOption(new Option('--verify-traces', "receive the lab's spans over OTLP/HTTP and check them (report.traces)"))
+    .addOption(new Option('--otlp-port <port>', 'where --verify-traces listens (point OTEL_EXPORTER_OTLP_ENDPOINT here)').default('4319'))
     .addOption(new Option('--no-knobs', "do not publish the scenario's knobs to Redis ($REDIS_URL): traffic only, no incident"))
     .showHelpAfterError(false)
     .exitOverride()
@@ -141,13 +199,20 @@ function program(): Command {
     cmd
       .command(name)
       .description(description)
-      .addOption(new Option('--url <url>', "the load generator's control API").default(env.LOAD_GENERATOR_URL ?? 'http://localhost:8010'))
-      .action(async (flags: { url: string }) => {
-        const body = await controlRequest(parseUrl(flags.url, '--url'), method, route, env.LAB_CONTROL_TOKEN);
+      .addOption(new Option('--url <url>', "ask a load-generator service's control API instead of Redis").default(env.LOAD_GENERATOR_URL))
+      .action(async (flags: { url?: string }) => {
+        const body = flags.url
+          ? await controlRequest(parseUrl(flags.url, '--url'), method, route, env.LAB_CONTROL_TOKEN)
+          : await sharedState(name === 'stop' ? 'stop' : 'status', env.REDIS_URL ?? DEFAULT_REDIS_URL);
         process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       });
-  control('status', 'show the running scenario: current minute, knobs and the last rows', 'GET', '/scenario/status');
-  control('stop', 'stop the running scenario and reset the knobs', 'POST', '/scenario/stop');
+  control(
+    'status',
+    'show the running scenario (any runner sharing this Redis): minute, knobs and the last rows',
+    'GET',
+    '/scenario/status',
+  );
+  control('stop', 'stop the running scenario and reset the knobs at once', 'POST', '/scenario/stop');
   return cmd;
 }
 

@@ -37,6 +37,30 @@ function expectationList(report: Report): string {
     .join('\n')}</ul>`;
 }
 
+interface Waterfall {
+  traceId: string;
+  rows: { service: string; name: string; depth: number; startMs: number; durationMs: number; error: boolean; detail?: string }[];
+}
+
+/** One failed checkout trace as a waterfall: a bar per span, offset by its start. */
+function waterfallHtml(example: Waterfall | undefined): string {
+  if (!example) return '';
+  const total = Math.max(...example.rows.map((r) => r.startMs + r.durationMs), 1);
+  const rows = example.rows
+    .map((r) => {
+      const left = ((r.startMs / total) * 100).toFixed(2);
+      const width = Math.max(0.3, (r.durationMs / total) * 100).toFixed(2);
+      return `<tr class="${r.error ? 'error' : ''}"><td class="svc">${escapeHtml(r.service)}</td><td class="span" style="padding-left:${r.depth * 12 + 4}px">${escapeHtml(r.name)}${
+        r.detail ? ` <em>${escapeHtml(r.detail)}</em>` : ''
+      }</td><td class="ms">${r.durationMs.toFixed(1)} ms</td><td class="bar"><div style="margin-left:${left}%;width:${width}%"></div></td></tr>`;
+    })
+    .join('\n');
+  return `<h2>A failed checkout, span by span</h2>
+<p>Trace <code>${escapeHtml(example.traceId)}</code> (${example.rows.length} spans, ${total.toFixed(0)} ms). Red: the span ended in error.</p>
+<table class="waterfall"><tr><th>service</th><th>span</th><th>duration</th><th>timeline</th></tr>
+${rows}</table>`;
+}
+
 /** The report as one self-contained HTML page (Chart.js inlined, no network needed). */
 export function renderHtml(report: Report): string {
   // chart.js exports no subpath for its browser bundle; it sits beside the CommonJS entry.
@@ -54,6 +78,9 @@ export function renderHtml(report: Report): string {
   .chart { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; height: 300px; }
   table { border-collapse: collapse; margin-top: 16px; } td, th { border: 1px solid #d0d7de; padding: 2px 8px; text-align: right; }
   .expectations li.pass { color: #1a7f37; } .expectations li.fail { color: #cf222e; }
+  table.waterfall { width: 100%; } table.waterfall td { text-align: left; white-space: nowrap; }
+  table.waterfall td.bar { width: 50%; } table.waterfall td.bar div { height: 10px; background: #0969da; border-radius: 2px; }
+  table.waterfall tr.error td.bar div { background: #cf222e; } table.waterfall tr.error td.span { color: #cf222e; }
 </style>
 </head>
 <body>
@@ -69,6 +96,7 @@ started ${escapeHtml(report.startedAt)}, finished ${escapeHtml(report.finishedAt
 ${expectationList(report)}
 <h2>Minutes</h2>
 ${minuteTable(report)}
+${waterfallHtml((report.traces as { example?: Waterfall } | undefined)?.example)}
 <script>${chartJs}</script>
 <script id="report-data" type="application/json">${scriptJson(report)}</script>
 <script>

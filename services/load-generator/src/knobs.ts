@@ -1,8 +1,8 @@
-import type { Logger } from '@bfl/kit';
+import { createLogger, type Logger } from '@bfl/kit';
 import { createRedis } from '@bfl/kit/redis';
-import { ScenarioStatePublisher } from '@bfl/kit/scenario-state';
+import { readScenarioState, requestStop, ScenarioStatePublisher } from '@bfl/kit/scenario-state';
 import type { Redis } from 'ioredis';
-import type { RunOptions } from './runner.js';
+import type { MinuteRow, RunOptions } from './runner.js';
 import type { Scenario } from './scenario.js';
 
 /**
@@ -19,9 +19,11 @@ export class KnobSharing {
    * Connects to Redis. With `check` (the CLI), fails at once when Redis does not answer,
    * saying what to do; without it (the service), keeps retrying in the background.
    */
-  static async connect(redisUrl: string, logger: Logger, check = true): Promise<KnobSharing> {
+  static async connect(redisUrl: string, logger: Logger, check = true, onStop?: () => void): Promise<KnobSharing> {
     const redis = createRedis(redisUrl, logger, 'load-generator');
-    if (!check) return new KnobSharing(redis, new ScenarioStatePublisher(redis));
+    const sharing = new KnobSharing(redis, new ScenarioStatePublisher(redis, 3_000, () => sharing.stopRequested()));
+    sharing.onStop = onStop;
+    if (!check) return sharing;
     try {
       await redis.ping();
     } catch (error) {
@@ -31,7 +33,19 @@ export class KnobSharing {
         `cannot share the scenario's knobs: Redis at ${shown} is unreachable (${(error as Error).message}); set REDIS_URL, or pass --no-knobs to send the traffic without the incident`,
       );
     }
-    return new KnobSharing(redis, new ScenarioStatePublisher(redis));
+    return sharing;
+  }
+
+  /** Called when `npm run scenario -- stop` (or POST /scenario/stop elsewhere) asks runners to stop. */
+  onStop?: () => void;
+
+  private stopRequested(): void {
+    this.onStop?.();
+  }
+
+  /** Keeps a finished minute's row in the shared state, for `status`. */
+  addRow(row: MinuteRow): void {
+    this.publisher.addRow(row);
   }
 
   /** The runner hook that publishes each minute's knobs as it starts. */
@@ -49,5 +63,22 @@ export class KnobSharing {
   async close(): Promise<void> {
     await this.reset().catch(() => undefined);
     await this.redis.quit().catch(() => undefined);
+  }
+}
+
+/** `status` and `stop` through Redis: they reach any runner (CLI or service) that shares it. */
+export async function sharedState(action: 'status' | 'stop', redisUrl: string): Promise<Record<string, unknown>> {
+  const redis = createRedis(redisUrl, createLogger('load-generator', 'silent'), 'scenario-cli');
+  try {
+    await redis.ping().catch((error: Error) => {
+      throw new Error(
+        `Redis at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')} is unreachable (${error.message}); set REDIS_URL, or --url for a load-generator service`,
+      );
+    });
+    const state = action === 'stop' ? await requestStop(redis) : await readScenarioState(redis);
+    if (!state) return { state: 'idle', message: 'no scenario is running; the knobs are at their healthy defaults' };
+    return action === 'stop' ? { state: 'stopping', message: 'stop requested; knobs reset', ...state } : { state: 'running', ...state };
+  } finally {
+    redis.disconnect();
   }
 }

@@ -184,4 +184,43 @@ describe('npm run scenario', () => {
     expect(report.ok).toBe(false);
     expect(report.expectations.find((e) => !e.ok)?.name).toBe('demo errors at most 0.1');
   }, 30_000);
+
+  it('status and stop reach a running scenario through Redis: minute, knobs, rows; stop ends it and resets the knobs', async () => {
+    const file = path.join(dir, 'long.yaml');
+    writeFileSync(
+      file,
+      `name: long
+traffic:
+  baseline: { request: { path: /api/browse } }
+  demo: { request: { path: /api/checkout } }
+minutes:
+  - { label: first, rpm: { baseline: 60, demo: 600 }, knobs: { cost_ms: 11 } }
+  - { label: second, rpm: { baseline: 60, demo: 600 }, knobs: { cost_ms: 22 } }
+  - { label: third, rpm: { baseline: 60, demo: 600 }, knobs: { cost_ms: 33 } }
+  - { label: fourth, rpm: { baseline: 60, demo: 600 }, knobs: { cost_ms: 44 } }
+`,
+    );
+    const running = scenario(['--scenario', file, '--minute', '1s', '--target', target]);
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    const status = await scenario(['status']);
+    expect(status.code).toBe(0);
+    const shown = JSON.parse(status.stdout) as {
+      state: string;
+      scenario: string;
+      minute: number;
+      knobs: Record<string, number>;
+      rows: { minute: number }[];
+    };
+    expect(shown).toMatchObject({ state: 'running', scenario: 'long', minute: 1, knobs: { cost_ms: 22 } });
+    expect(shown.rows.map((r) => r.minute)).toEqual([0]);
+
+    const stop = await scenario(['stop']);
+    expect(stop.code).toBe(0);
+    expect(JSON.parse(stop.stdout)).toMatchObject({ state: 'stopping', scenario: 'long' });
+    const ended = await running;
+    expect(ended.stderr).toMatch(/stop requested/);
+    expect(ended.stdout).toMatch(/run stopped early/);
+    expect(ended.code).toBe(1);
+    expect(JSON.parse((await scenario(['status'])).stdout)).toMatchObject({ state: 'idle' });
+  }, 30_000);
 });

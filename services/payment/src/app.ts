@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createApp, defineService, HttpError, ID_PATTERN, LatencyModel, validateBody, z } from '@bfl/kit';
+import { annotate, createApp, defineService, HttpError, ID_PATTERN, LatencyModel, validateBody, z } from '@bfl/kit';
 
 const Payment = z.object({
   /** In major units of `currency` (e.g. dollars), at most two decimals. */
@@ -25,12 +25,15 @@ export const service = defineService({
           const payment = validateBody(Payment, ctx);
           await latency.work('process');
           // A card network's single-charge limit: a real, deterministic decline.
+          annotate(ctx, { 'payment.amount': payment.amount, 'payment.currency': payment.currency });
           if (payment.amount > 50_000) {
+            annotate(ctx, { 'payment.outcome': 'declined' });
             throw new HttpError(402, `payment declined: ${payment.amount} ${payment.currency} exceeds the single-charge limit`, {
               reason: 'payment-declined',
               status: 'declined',
             });
           }
+          annotate(ctx, { 'payment.outcome': 'approved' });
           ctx.body = {
             transaction_id: `txn_${randomUUID()}`,
             status: 'approved',

@@ -1,4 +1,5 @@
 import {
+  annotate,
   CATEGORIES,
   createApp,
   DEFAULT_DATABASE_URL,
@@ -97,6 +98,7 @@ export const service = defineService({
           const query = validate(ListQuery, ctx.query, 'query');
           await latency.work(query.ids ? 'get' : 'list');
           const products = query.ids ? await productsById(db, query.ids) : await listProducts(db, query);
+          annotate(ctx, { 'product.count': products.length });
           ctx.body = { category: query.category ?? null, count: products.length, products };
         });
         router.get('/products/recommendations', async (ctx) => {
@@ -114,6 +116,7 @@ export const service = defineService({
             const product = byId.get(r.product_id);
             return product ? [{ ...product, score: r.score }] : [];
           });
+          annotate(ctx, { 'recommendation.count': products.length });
           ctx.body = { category: query.category, count: products.length, products };
         });
         router.get('/products/:id', async (ctx) => {

@@ -1,4 +1,5 @@
 import {
+  annotate,
   CATEGORIES,
   createApp,
   DEFAULT_DATABASE_URL,
@@ -99,6 +100,7 @@ export async function recommendWithinDeadline(
     }
   });
   try {
+    trace.getActiveSpan()?.setAttribute('lab.knob.recommendation_query_cost_ms', costMs);
     const left = remainingBudget();
     if (left < costMs + slackMs) {
       throw new HttpError(
@@ -147,8 +149,10 @@ export const service = defineService({
       routes(router) {
         router.post('/recommend', async (ctx) => {
           const input = validateBody(Recommend, ctx);
-          await latency.work('recommend');
+          // The cost of the work a request brings is the knob in force when it arrives
+          // (requests already queued when the fix lands still carry their old cost).
           const costMs = scenario.knob('recommendation_query_cost_ms', 0);
+          await latency.work('recommend');
           const recommendations = await recommendWithinDeadline(
             db,
             input.category,
@@ -156,6 +160,7 @@ export const service = defineService({
             costMs,
             config.RECOMMENDATION_DEADLINE_SLACK_MS,
           );
+          annotate(ctx, { 'recommendation.count': recommendations.length, 'recommendation.category': input.category });
           ctx.body = { user_id: input.user_id, category: input.category, recommendations };
         });
       },

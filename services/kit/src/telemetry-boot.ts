@@ -1,0 +1,70 @@
+/**
+ * OpenTelemetry boot, configured only through the standard OTEL_* variables (exporters,
+ * protocol, endpoint, OTEL_RESOURCE_ATTRIBUTES, ...). When no OTLP endpoint and no
+ * exporter is configured (or OTEL_SDK_DISABLED=true), nothing is started: no
+ * instrumentation, no cost. Services preload it (telemetry.ts); the scenario CLI starts
+ * it itself, without auto-instrumentation.
+ */
+import { registerTelemetryShutdown, telemetryStarted, telemetryWanted } from './telemetry-control.js';
+
+/** `services/<name>/dist/...` → `<name>`: the service.name when OTEL_SERVICE_NAME is unset. */
+export function serviceFromEntry(entry: string | undefined): string | undefined {
+  return /services[\\/]([a-z-]+)[\\/]dist[\\/]/.exec(entry ?? '')?.[1];
+}
+
+/** The lab's resource attributes, unless OTEL_RESOURCE_ATTRIBUTES already sets them. */
+export function labResourceAttributes(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const given = new Set((env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',').map((pair) => pair.split('=')[0]?.trim()));
+  const attributes: Record<string, string> = {
+    'service.namespace': 'black-friday-lab',
+    'service.version': env.SERVICE_VERSION || env.IMAGE_TAG || '0.1.0',
+    'deployment.environment.name': env.DEPLOYMENT_ENVIRONMENT || 'local',
+  };
+  for (const key of Object.keys(attributes)) if (given.has(key)) delete attributes[key];
+  return attributes;
+}
+
+export interface StartOptions {
+  /** Patch http, undici, koa, pg, knex, ioredis and pino (services); off for the runner's manual spans. */
+  autoInstrument?: boolean;
+}
+
+/** Starts the SDK if the environment asks for telemetry; true when it runs. */
+export function startTelemetry(options: StartOptions = {}): boolean {
+  if (telemetryStarted()) return true;
+  if (!telemetryWanted()) return false;
+  process.env.OTEL_SERVICE_NAME ||= serviceFromEntry(process.argv[1]) ?? '';
+  // Stable semantic-convention names for HTTP and database spans and metrics.
+  process.env.OTEL_SEMCONV_STABILITY_OPT_IN ||= 'http,database';
+  // Loaded only when wanted: the SDK and the instrumentations cost memory and start-up time.
+  const { getNodeAutoInstrumentations } =
+    require('@opentelemetry/auto-instrumentations-node') as typeof import('@opentelemetry/auto-instrumentations-node');
+  const { startNodeSdk } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { LabSampler } = require('./lab-sampler.js') as typeof import('./lab-sampler.js');
+  const sdk = startNodeSdk({
+    resourceAttributes: labResourceAttributes(),
+    sampler: new LabSampler(),
+    instrumentations:
+      options.autoInstrument === false
+        ? []
+        : [
+            getNodeAutoInstrumentations({
+              // Noise that tells no part of the story.
+              '@opentelemetry/instrumentation-fs': { enabled: false },
+              '@opentelemetry/instrumentation-dns': { enabled: false },
+              '@opentelemetry/instrumentation-net': { enabled: false },
+              // Health and readiness probes are not traffic.
+              '@opentelemetry/instrumentation-http': {
+                ignoreIncomingRequestHook: (req) => req.url === '/health' || req.url === '/ready',
+              },
+              // Route spans only: a span per Koa middleware would bury the story.
+              '@opentelemetry/instrumentation-koa': { ignoreLayersType: ['middleware' as never] },
+              // The kit's logger adds trace_id/span_id itself; the instrumentation sends the
+              // records over OTLP as well (OTEL_LOGS_EXPORTER).
+              '@opentelemetry/instrumentation-pino': { disableLogCorrelation: true },
+            }),
+          ],
+  });
+  registerTelemetryShutdown(() => sdk.shutdown());
+  return true;
+}

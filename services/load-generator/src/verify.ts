@@ -1,0 +1,138 @@
+/**
+ * `--verify-traces`: the lab's spans, received over OTLP/HTTP while the scenario runs,
+ * checked against DESIGN.md's call graph and the lab's attribute contract.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OtlpReceiver } from '@bfl/kit/otlp-receiver';
+import { exampleFailedCheckout, summarizeTraces, type TraceSummary, type WaterfallRow, waterfall } from '@bfl/kit/trace-analysis';
+import type { ExpectationResult } from './report.js';
+import type { MinuteRow } from './runner.js';
+
+/** The ten services of DESIGN.md and the two datastores. */
+export const EXPECTED_SERVICES = [
+  'ad',
+  'cart',
+  'checkout',
+  'currency',
+  'frontend',
+  'load-generator',
+  'payment',
+  'postgresql',
+  'product-catalog',
+  'recommendation',
+  'redis',
+  'shipping',
+];
+
+/** DESIGN.md's call graph, caller → callee. */
+export const CALL_GRAPH: [string, string][] = [
+  ['load-generator', 'frontend'],
+  ['frontend', 'cart'],
+  ['cart', 'redis'],
+  ['frontend', 'currency'],
+  ['frontend', 'ad'],
+  ['frontend', 'product-catalog'],
+  ['product-catalog', 'postgresql'],
+  ['frontend', 'shipping'],
+  ['product-catalog', 'recommendation'],
+  ['recommendation', 'postgresql'],
+  ['frontend', 'payment'],
+  ['frontend', 'checkout'],
+  ['checkout', 'postgresql'],
+];
+
+export interface TracesSection extends TraceSummary {
+  receiver: string;
+  example?: { traceId: string; rows: WaterfallRow[] };
+}
+
+export class TraceVerifier {
+  readonly receiver = new OtlpReceiver();
+
+  async start(port: number): Promise<string> {
+    await this.receiver.start(port, '0.0.0.0');
+    return `http://localhost:${port}`;
+  }
+
+  /** Waits until spans stop arriving (the services export in batches every few seconds). */
+  async settle(quietMs = 6_000, maxMs = 30_000): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    let last = -1;
+    let since = Date.now();
+    while (Date.now() < deadline) {
+      if (this.receiver.spans.length !== last) {
+        last = this.receiver.spans.length;
+        since = Date.now();
+      } else if (Date.now() - since >= quietMs) {
+        return;
+      }
+      await sleep(250);
+    }
+  }
+
+  summary(): TracesSection {
+    const spans = this.receiver.spans;
+    const example = exampleFailedCheckout(spans);
+    return {
+      receiver: this.receiver.url,
+      ...summarizeTraces(spans),
+      example: example ? { traceId: example[0]!.traceId, rows: waterfall(example) } : undefined,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.receiver.stop();
+  }
+}
+
+const result = (name: string, ok: boolean, actual: number | null, expected: string): ExpectationResult => ({
+  name,
+  ok,
+  actual,
+  minute: null,
+  expected,
+  values: [],
+});
+
+/** The trace expectations that join the scenario's verdict. */
+export function traceExpectations(traces: TracesSection, minutes: MinuteRow[]): ExpectationResult[] {
+  const seen = new Set(traces.services);
+  const missingServices = EXPECTED_SERVICES.filter((s) => !seen.has(s));
+  const edges = new Set(traces.edges.map(([a, b]) => `${a}>${b}`));
+  const missingEdges = CALL_GRAPH.filter(([a, b]) => !edges.has(`${a}>${b}`));
+  const results = [
+    result(
+      'traces: all ten services and both datastores seen',
+      missingServices.length === 0,
+      EXPECTED_SERVICES.length - missingServices.length,
+      `${EXPECTED_SERVICES.length} of ${EXPECTED_SERVICES.join(', ')}${missingServices.length ? `; missing ${missingServices.join(', ')}` : ''}`,
+    ),
+    result(
+      "traces: every edge of DESIGN.md's call graph seen",
+      missingEdges.length === 0,
+      CALL_GRAPH.length - missingEdges.length,
+      `${CALL_GRAPH.length} edges${missingEdges.length ? `; missing ${missingEdges.map((e) => e.join('→')).join(', ')}` : ''}`,
+    ),
+    result('traces: a checkout trace at least 7 deep', traces.maxDepth >= 7, traces.maxDepth, 'maxDepth >= 7'),
+  ];
+  for (const [name, coverage] of Object.entries(traces.attributeCoverage)) {
+    results.push(result(`traces: every span carries ${name}`, coverage === 1, coverage, `share of ${traces.spans} spans = 1`));
+  }
+  for (const cls of ['baseline', 'demo'] as const) {
+    const requests = minutes.reduce((sum, m) => sum + m.traffic[cls].requests, 0);
+    const errors = minutes.reduce((sum, m) => sum + m.traffic[cls].errors, 0);
+    if (!requests) continue;
+    const measured = errors / requests;
+    const fromSpans = traces.frontendErrorRate[cls];
+    const ok = fromSpans !== undefined && Math.abs(fromSpans - measured) <= 0.02;
+    results.push(
+      result(
+        `traces: ${cls} error rate from the frontend's spans matches the runner's within 2 points`,
+        ok,
+        fromSpans ?? null,
+        `within 0.02 of ${measured.toFixed(4)}`,
+      ),
+    );
+  }
+  return results;
+}

@@ -1,0 +1,62 @@
+/**
+ * The story regression test: the default black-friday scenario at `--minute 5s` against
+ * the lab (nine real processes on real PostgreSQL and Redis) meets every expectation of
+ * the scenario file: baseline green, demo failing more every minute up to ~78 % at the
+ * peak with p95 near the 5 s timeout, rates held, and the fix healing it.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SHOP_SERVICES } from '@bfl/kit';
+import { type Lab, startLab } from '@bfl/kit/lab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 29011 + i]));
+let lab: Lab;
+
+beforeAll(async () => {
+  lab = await startLab({ services: SHOP_SERVICES, ports, env: { LOG_LEVEL: 'warn' } });
+}, 60_000);
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+interface Report {
+  ok: boolean;
+  minutes: {
+    minute: number;
+    traffic: Record<string, { errorRate: number; p95Ms: number; achievedRps: number; errorsByReason: Record<string, number> }>;
+  }[];
+  expectations: { name: string; ok: boolean; actual: number | null; minute: number | null; expected: string }[];
+}
+
+describe('the black-friday story', () => {
+  it('meets every expectation of the scenario at --minute 5s', async () => {
+    const json = path.join(mkdtempSync(path.join(tmpdir(), 'story-')), 'r.json');
+    const child = spawn(
+      process.execPath,
+      ['services/load-generator/dist/cli.js', '--minute', '5s', '--target', lab.url('frontend'), '--json', json],
+      { cwd: root, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const [code] = await once(child, 'exit');
+    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    const failed = report.expectations.filter((e) => !e.ok);
+    expect(failed, output).toEqual([]);
+    expect(code, output).toBe(0);
+    expect(report.ok).toBe(true);
+
+    // The failures are the story's: recommendations timing out, and the checkout pool running dry.
+    // The last ramp minute (two recovery minutes follow it).
+    const peak = report.minutes.at(-3)!.traffic.demo!;
+    expect(Object.keys(peak.errorsByReason)).toContain('recommendations-timeout');
+    const reasons = new Set(report.minutes.flatMap((m) => Object.keys(m.traffic.demo!.errorsByReason)));
+    for (const reason of reasons) expect(['recommendations-timeout', 'pool-exhausted']).toContain(reason);
+  }, 170_000);
+});
