@@ -6,42 +6,19 @@
  * The binary is not built here (the first build takes minutes): `npm run test-tools` does
  * it. Without it every test fails and says so.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { OtlpReceiver } from '@bfl/kit/otlp-receiver';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COLLECTOR_CONFIG, CORALOGIX_OVERLAY, cleanEnv, collector, startCollector } from './collector-support.js';
 
-const ROOT = resolve(__dirname, '..');
-const CONFIG = join(ROOT, 'otel-collector/config.yaml');
-const CORALOGIX = join(ROOT, 'otel-collector/coralogix.yaml');
-const BINARY = execFileSync('bash', [join(ROOT, 'scripts/build-collector.sh'), '--print-path'], { encoding: 'utf8' }).trim();
-
-/** The collector binary; a missing one fails the test (never skips it). */
-function collector(): string {
-  if (!existsSync(BINARY)) {
-    throw new Error(`The lab's collector is not built (${BINARY} is missing): run npm run test-tools (or bash scripts/build-collector.sh)`);
-  }
-  return BINARY;
-}
-
-/** The environment without any CORALOGIX_* or collector endpoint override of the caller's. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) =>
-        !name.startsWith('CORALOGIX_') &&
-        !['OTLP_GRPC_ENDPOINT', 'OTLP_HTTP_ENDPOINT', 'HEALTH_ENDPOINT', 'TRACE_UI_OTLP_ENDPOINT', 'DEPLOYMENT_ENVIRONMENT'].includes(name),
-    ),
-  );
-  return { ...env, ...extra };
-}
+const CONFIG = COLLECTOR_CONFIG;
+const CORALOGIX = CORALOGIX_OVERLAY;
 
 interface Run {
   code: number | null;
@@ -114,20 +91,10 @@ describe('otelcol-lab validate', () => {
   });
 });
 
-/** A TCP port free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
-    });
-  });
-}
-
 describe('otelcol-lab running config.yaml', () => {
   const traceUi = new OtlpReceiver();
   let stop: () => Promise<void> = async () => {};
-  let output = '';
+  let output: () => string = () => '';
   let httpEndpoint = '';
 
   // A failure to start is reported by the test itself (a failed hook would only skip it).
@@ -135,49 +102,11 @@ describe('otelcol-lab running config.yaml', () => {
   beforeAll(() => start().catch((error: unknown) => (startError = error)));
 
   async function start(): Promise<void> {
-    const binary = collector();
     await traceUi.start();
-    const [grpc, http, health] = [await freePort(), await freePort(), await freePort()];
-    httpEndpoint = `http://127.0.0.1:${http}`;
-    const child = spawn(binary, [`--config=${CONFIG}`], {
-      env: cleanEnv({
-        OTLP_GRPC_ENDPOINT: `127.0.0.1:${grpc}`,
-        OTLP_HTTP_ENDPOINT: `127.0.0.1:${http}`,
-        HEALTH_ENDPOINT: `127.0.0.1:${health}`,
-        TRACE_UI_OTLP_ENDPOINT: traceUi.url,
-        DEPLOYMENT_ENVIRONMENT: 'collector-test',
-      }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<void>((done) => {
-      child.once('exit', () => done());
-      child.once('error', (error) => {
-        output += `${error}\n`;
-        done();
-      });
-    });
-    stop = async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    };
-
-    // Ready when the health_check extension answers 200 (it does once the pipelines run).
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`otelcol-lab exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-      const status = await fetch(`http://127.0.0.1:${health}/`).then(
-        (response) => response.status,
-        () => 0,
-      );
-      if (status === 200) break;
-      if (Date.now() > deadline) throw new Error(`otelcol-lab is not healthy after 15 s (last status ${status}):\n${output}`);
-      await new Promise((done) => setTimeout(done, 100));
-    }
+    const running = await startCollector({ TRACE_UI_OTLP_ENDPOINT: traceUi.url, DEPLOYMENT_ENVIRONMENT: 'collector-test' });
+    httpEndpoint = running.httpEndpoint;
+    stop = running.stop;
+    output = running.output;
   }
 
   afterAll(async () => {
@@ -206,7 +135,7 @@ describe('otelcol-lab running config.yaml', () => {
     await traceUi
       .waitFor((spans) => [plain, namespaced].every((sent) => spans.some((s) => s.spanId === sent.spanId)), 10_000)
       .catch((error: Error) => {
-        throw new Error(`${error.message}\ncollector output:\n${output}`);
+        throw new Error(`${error.message}\ncollector output:\n${output()}`);
       });
     const received = (spanId: string) => traceUi.spans.find((s) => s.spanId === spanId)!;
 

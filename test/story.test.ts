@@ -1,8 +1,9 @@
 /**
- * The story regression test: the default black-friday scenario at `--minute 5s` against
- * the lab (nine real processes on real PostgreSQL and Redis) meets every expectation of
- * the scenario file: baseline green, demo failing more every minute up to ~78 % at the
- * peak with p95 near the 5 s timeout, rates held, and the fix healing it.
+ * The story regression test: the default black-friday scenario at `--minute 5s
+ * --verify-traces` against the lab (nine real processes on real PostgreSQL and Redis,
+ * exporting their telemetry to the runner) meets every expectation: baseline green,
+ * demo failing more every minute up to ~78 % at the peak with p95 near the 5 s timeout,
+ * rates held, the fix healing it, and the traces telling the same story.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,10 +16,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
 const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 29011 + i]));
+const OTLP_PORT = 29319;
 let lab: Lab;
 
 beforeAll(async () => {
-  lab = await startLab({ services: SHOP_SERVICES, ports, env: { LOG_LEVEL: 'warn' } });
+  lab = await startLab({
+    services: SHOP_SERVICES,
+    ports,
+    env: { LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${OTLP_PORT}` },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -27,6 +33,7 @@ afterAll(async () => {
 
 interface Report {
   ok: boolean;
+  traces?: { services: string[]; maxDepth: number; attributeCoverage: Record<string, number>; example?: { rows: unknown[] } };
   minutes: {
     minute: number;
     traffic: Record<string, { errorRate: number; p95Ms: number; achievedRps: number; errorsByReason: Record<string, number> }>;
@@ -39,7 +46,10 @@ describe('the black-friday story', () => {
     const json = path.join(mkdtempSync(path.join(tmpdir(), 'story-')), 'r.json');
     const child = spawn(
       process.execPath,
-      ['services/load-generator/dist/cli.js', '--minute', '5s', '--target', lab.url('frontend'), '--json', json],
+      [
+        'services/load-generator/dist/cli.js',
+        ...['--minute', '5s', '--verify-traces', '--otlp-port', String(OTLP_PORT), '--target', lab.url('frontend'), '--json', json],
+      ],
       { cwd: root, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -58,5 +68,9 @@ describe('the black-friday story', () => {
     expect(Object.keys(peak.errorsByReason)).toContain('recommendations-timeout');
     const reasons = new Set(report.minutes.flatMap((m) => Object.keys(m.traffic.demo!.errorsByReason)));
     for (const reason of reasons) expect(['recommendations-timeout', 'pool-exhausted']).toContain(reason);
-  }, 170_000);
+
+    expect(report.traces?.services).toHaveLength(12);
+    expect(report.traces?.attributeCoverage).toEqual({ 'traffic.type': 1, 'demo.minute': 1 });
+    expect(report.traces?.example?.rows.length).toBeGreaterThan(7);
+  }, 175_000);
 });
