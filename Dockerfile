@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1.7
+# One image per service, from one Dockerfile: `docker build --build-arg SERVICE=cart .`
+# (compose.yaml does this for every service). Node 24 slim, compiled once, production
+# dependencies only in the final stage, non-root, telemetry preloaded.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# ---- build: all dependencies, compile every workspace once -----------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY services/kit/package.json services/kit/
+COPY services/ad/package.json services/ad/
+COPY services/cart/package.json services/cart/
+COPY services/checkout/package.json services/checkout/
+COPY services/currency/package.json services/currency/
+COPY services/frontend/package.json services/frontend/
+COPY services/load-generator/package.json services/load-generator/
+COPY services/payment/package.json services/payment/
+COPY services/product-catalog/package.json services/product-catalog/
+COPY services/recommendation/package.json services/recommendation/
+COPY services/shipping/package.json services/shipping/
+# Install scripts stay off: the image's own Node is the runtime (the `node` dev
+# dependency only pins Node 24 for developers).
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.base.json ./
+COPY services ./services
+RUN npx tsc -b \
+ && mkdir -p /out \
+ && for dir in services/*/; do \
+      mkdir -p "/out/$dir" && cp -r "$dir/package.json" "$dir/dist" "/out/$dir"; \
+    done \
+ && cp -r services/load-generator/scenarios /out/services/load-generator/
+
+# ---- prod-deps: production dependencies of every workspace ------------------------
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /out/ ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find services -mindepth 2 -maxdepth 2 -name dist -type d -exec rm -rf {} +
+
+# ---- runtime: one service ------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ARG SERVICE
+RUN test -n "$SERVICE" || (echo "build with --build-arg SERVICE=<name>" >&2; exit 1)
+ENV NODE_ENV=production \
+    SERVICE=${SERVICE}
+WORKDIR /app
+# The runtime layout (test/production-install.test.ts lays it out the same way): the
+# root manifests and production node_modules (with the workspaces' own), and each
+# workspace's package.json and compiled dist, plus the load generator's scenarios.
+COPY --from=prod-deps --chown=node:node /app ./
+COPY --from=build --chown=node:node /out/ ./
+USER node
+WORKDIR /app/services/${SERVICE}
+CMD ["node", "--require", "@bfl/kit/telemetry", "dist/main.js"]
