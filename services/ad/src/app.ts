@@ -30,7 +30,7 @@ export const service = defineService({
   name: 'ad',
   config: {},
   create(config, logger) {
-    const latency = new LatencyModel({ ads: { medianMs: 30, p95Ms: 60 } }, config);
+    const latency = new LatencyModel({ ads: { medianMs: 30, p95Ms: 45 } }, config);
     const app = createApp({
       name: 'ad',
       logger,

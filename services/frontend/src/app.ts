@@ -94,7 +94,7 @@ export const service = defineService({
     const shipping = new ServiceClient('shipping', config.SHIPPING_URL, timeout);
     const payment = new ServiceClient('payment', config.PAYMENT_URL, timeout);
     const checkout = new ServiceClient('checkout', config.CHECKOUT_URL, config.CHECKOUT_TIMEOUT_MS);
-    const latency = new LatencyModel({ browse: { medianMs: 200, p95Ms: 250 }, checkout: { medianMs: 30, p95Ms: 60 } }, config);
+    const latency = new LatencyModel({ browse: { medianMs: 190, p95Ms: 215 }, checkout: { medianMs: 30, p95Ms: 60 } }, config);
     const scenario = startScenarioReader(config.REDIS_URL, logger);
     const checkoutOutcomes = labMeter().createCounter('lab.checkout.outcomes', {
       description: 'Checkouts through the frontend, by traffic.type, outcome and failure.reason',

@@ -43,8 +43,8 @@ export function parseProfiles(spec: string | undefined): Record<string, DelayPro
 
 /**
  * The simulated work of a service: each named step sleeps for a delay drawn from its
- * profile, scaled by `scale` (0 turns it off). The wait is a span of its own marked
- * `lab.simulated`, so a trace never passes synthetic time off as real work.
+ * profile, scaled by `scale` (0 turns it off). The active span records the step and
+ * the delay (`lab.simulated.step`, `lab.simulated.delay_ms`).
  */
 export class LatencyModel {
   private readonly profiles: Record<string, DelayProfile>;
@@ -68,13 +68,9 @@ export class LatencyModel {
     const profile = this.profiles[step];
     if (!profile || this.scale <= 0) return;
     const delay = sampleDelay(profile) * this.scale;
-    const span = trace.getTracer('bfl-kit').startSpan(`work ${step}`, {
-      attributes: { 'lab.simulated': true, 'lab.simulated.delay_ms': Math.round(delay) },
-    });
-    try {
-      await sleep(delay);
-    } finally {
-      span.end();
-    }
+    // Recorded on the span of the work it stands for, so a trace never passes synthetic
+    // time off as real work (a span of its own would double the span count).
+    trace.getActiveSpan()?.setAttributes({ 'lab.simulated.step': step, 'lab.simulated.delay_ms': Math.round(delay) });
+    await sleep(delay);
   }
 }

@@ -100,9 +100,12 @@ export class OtlpReceiver {
 
   async start(port = 0, host = '127.0.0.1'): Promise<this> {
     this.server = createServer((req, res) => {
+      const protobuf = String(req.headers['content-type'] ?? '').includes('protobuf');
       this.handle(req)
         .then((status) => {
-          res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+          // An empty Export*ServiceResponse, in the encoding the exporter used.
+          if (protobuf) res.writeHead(status, { 'content-type': 'application/x-protobuf' }).end();
+          else res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
         })
         .catch((error: { status?: number; message?: string }) => {
           this.counts.rejected++;
@@ -127,10 +130,10 @@ export class OtlpReceiver {
     if (req.url?.startsWith('/v1/traces')) {
       this.counts.traces++;
       this.spans.push(...flattenTraces(json ? JSON.parse(body.toString('utf8')) : decodeTraceRequest(body)));
-      for (const listener of this.listeners) listener();
     } else if (req.url?.startsWith('/v1/metrics')) this.counts.metrics++;
     else if (req.url?.startsWith('/v1/logs')) this.counts.logs++;
     else return 404;
+    for (const listener of [...this.listeners]) listener();
     return 200;
   }
 
@@ -140,7 +143,11 @@ export class OtlpReceiver {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.listeners.delete(check);
-        reject(new Error(`OTLP receiver: condition not met within ${timeoutMs} ms (${this.spans.length} spans received)`));
+        reject(
+          new Error(
+            `OTLP receiver: condition not met within ${timeoutMs} ms (${this.spans.length} spans, ${this.counts.metrics} metric and ${this.counts.logs} log exports received)`,
+          ),
+        );
       }, timeoutMs);
       const check = () => {
         if (!predicate(this.spans)) return;

@@ -117,8 +117,7 @@ async function run(flags: RunFlags): Promise<number> {
   if (verifier) {
     out.write('\nwaiting for the last spans...\n');
     await shutdownTelemetry();
-    await verifier.settle();
-    const traces = verifier.summary();
+    const traces = await verifier.summarize();
     await verifier.stop();
     report.traces = traces;
     report.expectations.push(...traceExpectations(traces, report.minutes));

@@ -2,7 +2,9 @@
  * `--verify-traces`: the lab's spans, received over OTLP/HTTP while the scenario runs,
  * checked against DESIGN.md's call graph and the lab's attribute contract.
  */
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import { OtlpReceiver } from '@bfl/kit/otlp-receiver';
 import { exampleFailedCheckout, summarizeTraces, type TraceSummary, type WaterfallRow, waterfall } from '@bfl/kit/trace-analysis';
 import type { ExpectationResult } from './report.js';
@@ -46,7 +48,11 @@ export interface TracesSection extends TraceSummary {
   example?: { traceId: string; rows: WaterfallRow[] };
 }
 
-export class TraceVerifier {
+/**
+ * The receiving end, run in a worker thread (verify-worker.ts) so that decoding a few
+ * hundred thousand spans never delays the runner's schedule on the main thread.
+ */
+export class TraceCollector {
   readonly receiver = new OtlpReceiver();
 
   async start(port: number): Promise<string> {
@@ -82,6 +88,52 @@ export class TraceVerifier {
 
   async stop(): Promise<void> {
     await this.receiver.stop();
+  }
+}
+
+type WorkerReply = { type: 'listening' } | { type: 'error'; message: string } | { type: 'summary'; summary: TracesSection };
+
+/** The main thread's handle on the receiving worker. */
+export class TraceVerifier {
+  private worker?: Worker;
+
+  private next(): Promise<WorkerReply> {
+    return new Promise((resolve, reject) => {
+      const worker = this.worker as Worker;
+      const onMessage = (reply: WorkerReply) => {
+        worker.off('error', onError);
+        resolve(reply);
+      };
+      const onError = (error: Error) => {
+        worker.off('message', onMessage);
+        reject(error);
+      };
+      worker.once('message', onMessage);
+      worker.once('error', onError);
+    });
+  }
+
+  async start(port: number): Promise<void> {
+    this.worker = new Worker(path.join(__dirname, 'verify-worker.js'), { workerData: { port } });
+    const reply = await this.next();
+    if (reply.type === 'error') {
+      await this.stop();
+      throw new Error(reply.message);
+    }
+  }
+
+  /** Waits for the last spans, then summarizes them. */
+  async summarize(): Promise<TracesSection> {
+    const answer = this.next();
+    this.worker?.postMessage({ type: 'summarize' });
+    const reply = await answer;
+    if (reply.type !== 'summary') throw new Error(reply.type === 'error' ? reply.message : 'the trace receiver gave no summary');
+    return reply.summary;
+  }
+
+  async stop(): Promise<void> {
+    await this.worker?.terminate();
+    this.worker = undefined;
   }
 }
 

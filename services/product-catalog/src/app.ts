@@ -80,7 +80,7 @@ export const service = defineService({
     const recommendation = new ServiceClient('recommendation', config.RECOMMENDATION_URL, config.RECOMMENDATION_TIMEOUT_MS);
     const latency = new LatencyModel(
       {
-        list: { medianMs: 60, p95Ms: 110 },
+        list: { medianMs: 60, p95Ms: 80 },
         get: { medianMs: 15, p95Ms: 40 },
         recommendations: { medianMs: 15, p95Ms: 40 },
       },
