@@ -4,6 +4,7 @@
 #
 #   chromium   Debian's package, for the HTML report test (CHROMIUM_PATH overrides)
 #   otelcol    the lab's collector (scripts/build-collector.sh), for its config tests
+#   kompose, actionlint   (scripts/build-go-tools.sh), for the Compose and workflow checks
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_PREFIX=test-tools
@@ -33,3 +34,12 @@ ensure_collector() {
 }
 
 ensure_collector
+
+# kompose and actionlint, built from the Go module proxy at pinned versions into the
+# same cache (scripts/build-go-tools.sh).
+ensure_go_tools() {
+    local line
+    while IFS= read -r line; do log "$line"; done < <(bash scripts/build-go-tools.sh all)
+}
+
+ensure_go_tools

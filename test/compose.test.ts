@@ -1,0 +1,138 @@
+/**
+ * The Compose files, checked without a Docker engine: their structure against DESIGN.md,
+ * and their conversion by the real kompose (the source of the Kubernetes manifests).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { SERVICE_PORTS, type ServiceName, urlVariable } from '@bfl/kit';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+
+const root = path.resolve(__dirname, '..');
+const run = promisify(execFile);
+// biome-ignore lint/suspicious/noExplicitAny: Compose documents are checked field by field
+type Doc = any;
+const load = (file: string): Doc => parse(readFileSync(path.join(root, file), 'utf8'), { merge: true });
+const compose = load('compose.yaml');
+const otel = load('compose.otel.yaml');
+const nodeServices = Object.keys(SERVICE_PORTS) as ServiceName[];
+
+describe('compose.yaml and compose.otel.yaml', () => {
+  it('define PostgreSQL, Redis, the nine services and the load generator; the overlay adds the collector and the trace UI', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['postgres', 'redis', ...nodeServices].sort());
+    expect(Object.keys(otel.services)).toEqual(expect.arrayContaining(['otel-collector', 'jaeger', ...nodeServices]));
+  });
+
+  it('give every service a health check in exec-array form', () => {
+    for (const [name, service] of Object.entries({ ...compose.services, 'otel-collector': undefined, jaeger: undefined })) {
+      if (!service) continue;
+      const test = (service as Doc).healthcheck?.test;
+      expect(Array.isArray(test), name).toBe(true);
+      expect(test[0], name).toBe('CMD');
+    }
+  });
+
+  it('name images by REGISTRY and IMAGE_TAG, build them from the one Dockerfile', () => {
+    for (const name of nodeServices) {
+      const service = compose.services[name];
+      expect(service.image, name).toBe(`\${REGISTRY:-ghcr.io/black-friday-lab}/${name}:\${IMAGE_TAG:-dev}`);
+      expect(service.build, name).toMatchObject({ context: '.', target: 'runtime', args: { SERVICE: name } });
+    }
+    expect(existsSync(path.join(root, 'Dockerfile'))).toBe(true);
+    expect(readFileSync(path.join(root, 'Dockerfile'), 'utf8')).toMatch(/^USER node$/m);
+  });
+
+  it("use DESIGN.md's ports and variable names, and wait for what they need", () => {
+    for (const name of nodeServices) {
+      const service = compose.services[name];
+      const port = String(SERVICE_PORTS[name]);
+      expect(service.environment.PORT, name).toBe(port);
+      expect([...(service.expose ?? []), ...(service.ports ?? []).map((p: string) => p.split(':')[1])], name).toContain(port);
+      for (const other of nodeServices) {
+        if (other === 'load-generator') continue;
+        expect(service.environment[urlVariable(other)], `${name} ${urlVariable(other)}`).toBe(`http://${other}:${SERVICE_PORTS[other]}`);
+      }
+      expect(service.environment.REDIS_URL).toBe('redis://redis:6379');
+      expect(otel.services[name].environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
+      expect(otel.services[name].environment.OTEL_SERVICE_NAME).toBe(name);
+    }
+    for (const name of ['recommendation', 'checkout', 'product-catalog']) {
+      expect(compose.services[name].depends_on.postgres, name).toEqual({ condition: 'service_healthy' });
+    }
+    expect(compose.services.cart.depends_on.redis).toEqual({ condition: 'service_healthy' });
+  });
+
+  it('publish only the frontend, the control API and the trace UI to the host', () => {
+    const published = [compose, otel].flatMap((file) =>
+      Object.entries(file.services).flatMap(([name, s]) => ((s as Doc).ports ?? []).map((p: string) => `${name}:${p}`)),
+    );
+    expect(published.sort()).toEqual(['frontend:8018:8018', 'jaeger:16686:16686', 'load-generator:8010:8010']);
+  });
+
+  it('commit no secret: every credential comes from a variable, .env holds only the file list', () => {
+    const env = readFileSync(path.join(root, '.env'), 'utf8');
+    expect(env.split('\n').filter((line) => line.trim() && !line.startsWith('#'))).toEqual(['COMPOSE_FILE=compose.yaml:compose.otel.yaml']);
+    const text = readFileSync(path.join(root, 'compose.yaml'), 'utf8') + readFileSync(path.join(root, 'compose.otel.yaml'), 'utf8');
+    const credentials = [...text.matchAll(/^\s+([A-Z_]*(?:PRIVATE_KEY|TOKEN|PASSWORD|SECRET)[A-Z_]*):\s*(\S+)$/gm)];
+    expect(credentials.length).toBeGreaterThanOrEqual(3);
+    // Only a variable reference, with at most the local development default `lab`.
+    for (const [line, , value] of credentials) expect(value, line).toMatch(/^\$\{[A-Z_]+:-(lab)?\}$/);
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    expect(example).toMatch(/^CORALOGIX_PRIVATE_KEY=$/m);
+    expect(example).toMatch(/^LAB_CONTROL_TOKEN=$/m);
+  });
+});
+
+describe('kompose', () => {
+  const kompose = execFileSync('bash', [path.join(root, 'scripts/build-go-tools.sh'), '--print-path', 'kompose'], {
+    encoding: 'utf8',
+  }).trim();
+  const out = mkdtempSync(path.join(tmpdir(), 'kompose-'));
+  afterAll(() => undefined);
+
+  it('converts compose.yaml + compose.otel.yaml with no error and no warning', async () => {
+    if (!existsSync(kompose)) throw new Error(`kompose is not built (${kompose}): run npm run test-tools`);
+    const { stdout, stderr } = await run(
+      kompose,
+      [
+        'convert',
+        '-f',
+        'compose.yaml',
+        '-f',
+        'compose.otel.yaml',
+        '--out',
+        out,
+        '--namespace',
+        'black-friday-lab',
+        '--with-kompose-annotation=false',
+      ],
+      { cwd: root, env: { ...process.env, NO_COLOR: '1' } },
+    );
+    const log = `${stdout}${stderr}`;
+    expect(log).not.toMatch(/WARN|ERRO|FATA/);
+
+    const objects = readdirSync(out).flatMap((file) =>
+      parseAllDocuments(readFileSync(path.join(out, file), 'utf8')).map((d) => d.toJS() as Doc),
+    );
+    const named = (kind: string) => new Set(objects.filter((o) => o.kind === kind).map((o) => o.metadata.name));
+    const deployments = named('Deployment');
+    const services = named('Service');
+    for (const name of [...nodeServices, 'postgres', 'redis', 'otel-collector', 'jaeger']) expect(deployments, name).toContain(name);
+    // Everything that is called has a Service.
+    for (const name of [...nodeServices.filter((n) => n !== 'load-generator'), 'postgres', 'redis', 'otel-collector', 'jaeger']) {
+      expect(services, name).toContain(name);
+    }
+    const cart = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'cart');
+    const container = cart.spec.template.spec.containers[0];
+    expect(container.image).toBe('ghcr.io/black-friday-lab/cart:dev');
+    expect(container.imagePullPolicy).toBe('IfNotPresent');
+    expect(container.readinessProbe.exec.command).toEqual(['node', '/app/services/kit/dist/healthcheck.js', 'http://localhost:8013/ready']);
+    expect(container.livenessProbe.exec.command).toEqual(['node', '/app/services/kit/dist/healthcheck.js', 'http://localhost:8013/health']);
+    expect(container.resources).toMatchObject({ limits: { cpu: '500m' }, requests: { cpu: '50m' } });
+    // The init script reaches Postgres as a ConfigMap.
+    expect(named('ConfigMap').size).toBeGreaterThanOrEqual(1);
+  });
+});
