@@ -126,7 +126,7 @@ export class ScenarioStatePublisher {
   async publish(state: Omit<ScenarioState, 'updatedAt'>): Promise<void> {
     // A stop request left from an earlier run does not stop this one.
     if (!this.state) await this.redis.del(STOP_KEY);
-    this.state = { ...state, rows: this.state?.rows ?? state.rows, updatedAt: new Date().toISOString() };
+    this.state = { ...state, rows: state.rows ?? this.state?.rows, updatedAt: new Date().toISOString() };
     await this.write();
     if (!this.timer) {
       this.timer = setInterval(() => void this.write().catch(() => undefined), Math.max(250, this.ttlMs / 3));

@@ -27,6 +27,16 @@ const StartBody = z.object({
 
 type State = 'idle' | 'running' | 'stopping' | 'finished';
 
+const RelayedState = z.object({
+  scenario: z.string().min(1).max(200),
+  startedAt: z.string().min(1).max(64),
+  minuteMs: z.number().int().positive(),
+  minute: z.number().int().min(0),
+  label: z.string().max(200).default(''),
+  knobs: z.record(z.string(), z.number().finite()),
+  rows: z.array(z.unknown()).max(10).optional(),
+});
+
 /** A one-minute scenario of baseline browsing only: what the service sends while no scenario runs. */
 function idleScenario(base: Scenario, rpm: number): Scenario {
   return {
@@ -174,7 +184,13 @@ export const service = defineService({
     REDIS_URL: env.url(DEFAULT_REDIS_URL),
   },
   async create(config, logger) {
-    const knobs = await KnobSharing.connect(config.REDIS_URL, logger, false, () => void controller.stop());
+    // A stop request (npm run scenario -- stop) ends this service's run, and is passed on
+    // to a runner that relays its knobs through this service.
+    let relay = { startedAt: '', stopRequested: false };
+    const knobs = await KnobSharing.connect(config.REDIS_URL, logger, false, () => {
+      relay.stopRequested = true;
+      void controller.stop();
+    });
     const controller = new Controller(config.FRONTEND_URL.replace(/\/$/, ''), config.BASELINE_RPM, logger, knobs);
     const app = createApp({
       name: 'load-generator',
@@ -200,6 +216,17 @@ export const service = defineService({
         });
         router.post('/scenario/stop', async (ctx) => {
           ctx.body = await controller.stop();
+        });
+        // The knob relay for a runner outside the lab's network (the CLI on the host).
+        router.put('/scenario/knobs', async (ctx) => {
+          const state = validateBody(RelayedState, ctx);
+          if (state.startedAt !== relay.startedAt) relay = { startedAt: state.startedAt, stopRequested: false };
+          await knobs.publishState(state);
+          ctx.body = { published: true, stopRequested: relay.stopRequested };
+        });
+        router.delete('/scenario/knobs', async (ctx) => {
+          await knobs.reset();
+          ctx.body = { published: false };
         });
         router.get('/scenario/status', (ctx) => {
           ctx.body = controller.status();

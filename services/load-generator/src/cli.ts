@@ -7,12 +7,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createLogger, DEFAULT_REDIS_URL, shutdownTelemetry } from '@bfl/kit';
+import { DEFAULT_REDIS_URL, shutdownTelemetry } from '@bfl/kit';
 import { startTelemetry } from '@bfl/kit/telemetry-boot';
 import { Command, CommanderError, Option } from 'commander';
 import { controlRequest } from './control-client.js';
 import { writeHtml } from './html.js';
-import { KnobSharing, sharedState } from './knobs.js';
+import { connectKnobs, sharedState } from './knobs.js';
 import { LiveView, minuteLine, summaryTable } from './live.js';
 import { checkTarget, parseDuration, parseScale, parseUrl } from './options.js';
 import { buildReport } from './report.js';
@@ -65,10 +65,10 @@ async function run(flags: RunFlags): Promise<number> {
     controller.abort();
   };
   const knobs = flags.knobs
-    ? await KnobSharing.connect(
+    ? await connectKnobs(
         process.env.REDIS_URL ?? DEFAULT_REDIS_URL,
-        createLogger('load-generator', 'error'),
-        true,
+        process.env.LOAD_GENERATOR_URL ?? 'http://localhost:8010',
+        process.env.LAB_CONTROL_TOKEN,
         onStopRequest,
       ).catch((error: Error) => {
         throw new UsageError(error.message);

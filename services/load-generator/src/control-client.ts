@@ -1,7 +1,7 @@
 /** Calls the load-generator service's control API; errors become one clear line. */
 export async function controlRequest(
   base: string,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   route: string,
   token?: string,
   body?: unknown,

@@ -1,15 +1,23 @@
 import { createLogger, type Logger } from '@bfl/kit';
 import { createRedis } from '@bfl/kit/redis';
-import { readScenarioState, requestStop, ScenarioStatePublisher } from '@bfl/kit/scenario-state';
+import { readScenarioState, requestStop, type ScenarioState, ScenarioStatePublisher } from '@bfl/kit/scenario-state';
 import type { Redis } from 'ioredis';
+import { controlRequest } from './control-client.js';
 import type { MinuteRow, RunOptions } from './runner.js';
 import type { Scenario } from './scenario.js';
+
+/** How a runner shares each minute's knobs with the services. */
+export interface KnobChannel {
+  onMinuteStart(scenario: Scenario, minuteMs: number): NonNullable<RunOptions['onMinuteStart']>;
+  addRow(row: MinuteRow): void;
+  close(): Promise<void>;
+}
 
 /**
  * Shares the current minute's knobs with every service through Redis (lab:scenario),
  * refreshed while the run lasts and removed when it ends.
  */
-export class KnobSharing {
+export class KnobSharing implements KnobChannel {
   private constructor(
     private readonly redis: Redis,
     private readonly publisher: ScenarioStatePublisher,
@@ -48,6 +56,11 @@ export class KnobSharing {
     this.publisher.addRow(row);
   }
 
+  /** Publishes a state another runner sends (the control API's relay for a runner outside). */
+  async publishState(state: Omit<ScenarioState, 'updatedAt'>): Promise<void> {
+    await this.publisher.publish(state);
+  }
+
   /** The runner hook that publishes each minute's knobs as it starts. */
   onMinuteStart(scenario: Scenario, minuteMs: number): NonNullable<RunOptions['onMinuteStart']> {
     const startedAt = new Date().toISOString();
@@ -80,5 +93,86 @@ export async function sharedState(action: 'status' | 'stop', redisUrl: string): 
     return action === 'stop' ? { state: 'stopping', message: 'stop requested; knobs reset', ...state } : { state: 'running', ...state };
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * For a runner outside the lab's network (the CLI on the host, Redis not published):
+ * the knobs go through the load-generator service's control API, which writes them to
+ * Redis. Refreshed every second; the answer says when someone asked the run to stop.
+ */
+export class KnobRelay implements KnobChannel {
+  private state?: Omit<ScenarioState, 'updatedAt'>;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly base: string,
+    private readonly token: string | undefined,
+    private readonly onStop?: () => void,
+  ) {}
+
+  /** A relay when the load generator answers at `base`; the error says what is missing. */
+  static async connect(base: string, token: string | undefined, onStop?: () => void): Promise<KnobRelay> {
+    await controlRequest(base, 'GET', '/health', token);
+    return new KnobRelay(base, token, onStop);
+  }
+
+  private async send(): Promise<void> {
+    if (!this.state) return;
+    const answer = (await controlRequest(this.base, 'PUT', '/scenario/knobs', this.token, this.state)) as { stopRequested?: boolean };
+    if (answer.stopRequested) this.onStop?.();
+  }
+
+  onMinuteStart(scenario: Scenario, minuteMs: number): NonNullable<RunOptions['onMinuteStart']> {
+    const startedAt = new Date().toISOString();
+    return async (minute, knobs) => {
+      this.state = {
+        scenario: scenario.name,
+        startedAt,
+        minuteMs,
+        minute,
+        label: scenario.minutes[minute]?.label ?? '',
+        knobs,
+        rows: this.state?.rows,
+      };
+      await this.send();
+      this.timer ??= setInterval(() => void this.send().catch(() => undefined), 1_000);
+      this.timer.unref();
+    };
+  }
+
+  addRow(row: MinuteRow): void {
+    if (!this.state) return;
+    this.state.rows = [...(this.state.rows ?? []), row].slice(-3);
+    void this.send().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.state = undefined;
+    await controlRequest(this.base, 'DELETE', '/scenario/knobs', this.token).catch(() => undefined);
+  }
+}
+
+/**
+ * The CLI's channel: Redis at REDIS_URL when it answers, else the load generator's
+ * control API (LOAD_GENERATOR_URL, default http://localhost:8010), else a clear error.
+ */
+export async function connectKnobs(
+  redisUrl: string,
+  controlUrl: string,
+  token: string | undefined,
+  onStop: () => void,
+): Promise<KnobChannel> {
+  try {
+    return await KnobSharing.connect(redisUrl, createLogger('load-generator', 'silent'), true, onStop);
+  } catch (redisError) {
+    try {
+      return await KnobRelay.connect(controlUrl, token, onStop);
+    } catch (relayError) {
+      throw new Error(
+        `${(redisError as Error).message}; the load generator's control API at ${controlUrl} did not answer either (${(relayError as Error).message})`,
+      );
+    }
   }
 }

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Started, startService } from '@bfl/kit';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { service } from '../src/app.js';
 
@@ -104,5 +105,28 @@ describe('load-generator service', () => {
     expect((await call(secured.url, 'GET', '/scenario/status', undefined, 'wrong-token-value')).status).toBe(401);
     expect((await call(secured.url, 'GET', '/scenario/status', undefined, TOKEN)).status).toBe(200);
     expect((await call(secured.url, 'GET', '/health')).status).toBe(200);
+  });
+
+  it('relays the knobs of a runner outside the lab into Redis (PUT/DELETE /scenario/knobs)', async () => {
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://localhost:6379');
+    try {
+      const state = {
+        scenario: 'relay',
+        startedAt: new Date().toISOString(),
+        minuteMs: 5000,
+        minute: 2,
+        label: 'two',
+        knobs: { cost_ms: 7 },
+      };
+      const put = await call(lg.url, 'PUT', '/scenario/knobs', state);
+      expect(put.status).toBe(200);
+      expect(put.body).toEqual({ published: true, stopRequested: false });
+      expect(JSON.parse((await redis.get('lab:scenario')) ?? '{}')).toMatchObject({ scenario: 'relay', minute: 2, knobs: { cost_ms: 7 } });
+      expect((await call(lg.url, 'PUT', '/scenario/knobs', { ...state, knobs: { cost_ms: 'high' } })).status).toBe(422);
+      expect((await call(lg.url, 'DELETE', '/scenario/knobs')).status).toBe(200);
+      expect(await redis.get('lab:scenario')).toBeNull();
+    } finally {
+      await redis.quit();
+    }
   });
 });
