@@ -131,12 +131,7 @@ fi
 
 # ------------------------------------------------------------- preflight --
 
-command -v go >/dev/null 2>&1 ||
-    die "go is not installed (or not on PATH): install Go 1.$MIN_GO_MINOR or newer from https://go.dev/dl/ to build ${pending[*]}"
-GO_VERSION=$(go env GOVERSION)
-if [[ ! $GO_VERSION =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < MIN_GO_MINOR)); then
-    die "$GO_VERSION is too old (or unknown): ${pending[*]} need Go 1.$MIN_GO_MINOR or newer"
-fi
+require_go "$MIN_GO_MINOR" "${pending[*]}"
 
 # One build at a time (the tools cache is shared); the lock is released on exit.
 if command -v flock >/dev/null 2>&1; then

@@ -49,3 +49,16 @@ apt_update() {
     APT_UPDATED=1
 }
 
+
+# require_go MINOR WHAT: Go 1.MINOR or newer must be on PATH to build WHAT.
+require_go() {
+    local minor=$1 what=$2 version
+    command -v go >/dev/null 2>&1 ||
+        die "go is not installed (or not on PATH): install Go 1.$minor or newer from https://go.dev/dl/ to build $what"
+    version=$(go env GOVERSION)
+    if [[ ! $version =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < minor)); then
+        die "$version is too old (or unknown): $what needs Go 1.$minor or newer"
+    fi
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    GO_VERSION=$version
+}
