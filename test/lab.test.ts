@@ -9,7 +9,9 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
-const OFFSET = 30_000; // 38011..38019: beside a lab that may already run here
+// 20011..20019: beside a lab that may already run here, and below the ephemeral port
+// range (32768+) where an outgoing connection could hold a port first.
+const OFFSET = 12_000;
 
 const alive = (pid: number) => {
   try {
@@ -96,7 +98,7 @@ describe('npm run lab', () => {
 
 describe('a service on SIGTERM', () => {
   it('finishes the request in flight, refuses new ones, closes and exits 0', async () => {
-    const port = 38112;
+    const port = 20112;
     const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'dist/main.js'], {
       cwd: path.join(root, 'services/currency'),
       env: { ...process.env, PORT: String(port), LATENCY_PROFILES: 'convert=1500/1500' },
@@ -122,7 +124,7 @@ describe('a service on SIGTERM', () => {
   it('refuses to start on a bad variable, naming it', async () => {
     const child = spawn(process.execPath, ['dist/main.js'], {
       cwd: path.join(root, 'services/cart'),
-      env: { ...process.env, PORT: '38113', REDIS_URL: 'not-a-url', CART_TTL_SECONDS: '-5' },
+      env: { ...process.env, PORT: '20113', REDIS_URL: 'not-a-url', CART_TTL_SECONDS: '-5' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

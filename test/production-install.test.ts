@@ -70,7 +70,8 @@ describe('the production image layout', () => {
     const names = Object.keys(SERVICE_PORTS) as ServiceName[];
     await Promise.all(
       names.map(async (name, i) => {
-        const port = 38300 + i;
+        // Below the ephemeral port range (32768+), where an outgoing connection could hold it.
+        const port = 26300 + i;
         let output = '';
         // The Dockerfile's CMD, from the service's folder, as NODE_ENV=production.
         const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'dist/main.js'], {
