@@ -6,7 +6,7 @@ const port = parentPort;
 if (!port) throw new Error('verify-worker runs as a worker thread');
 const collector = new TraceCollector();
 collector.start((workerData as { port: number }).port).then(
-  () => port.postMessage({ type: 'listening' }),
+  () => port.postMessage({ type: 'listening', url: collector.receiver.url }),
   (error: Error) => port.postMessage({ type: 'error', message: error.message }),
 );
 port.on('message', async (message: { type: string }) => {

@@ -91,7 +91,7 @@ export class TraceCollector {
   }
 }
 
-type WorkerReply = { type: 'listening' } | { type: 'error'; message: string } | { type: 'summary'; summary: TracesSection };
+type WorkerReply = { type: 'listening'; url: string } | { type: 'error'; message: string } | { type: 'summary'; summary: TracesSection };
 
 /** The main thread's handle on the receiving worker. */
 export class TraceVerifier {
@@ -113,13 +113,15 @@ export class TraceVerifier {
     });
   }
 
-  async start(port: number): Promise<void> {
+  /** Listens on `port` (0: any free port) and resolves with the receiver's URL. */
+  async start(port: number): Promise<string> {
     this.worker = new Worker(path.join(__dirname, 'verify-worker.js'), { workerData: { port } });
     const reply = await this.next();
-    if (reply.type === 'error') {
+    if (reply.type !== 'listening') {
       await this.stop();
-      throw new Error(reply.message);
+      throw new Error(reply.type === 'error' ? reply.message : 'the trace receiver did not start');
     }
+    return reply.url;
   }
 
   /** Waits for the last spans, then summarizes them. */
