@@ -11,7 +11,7 @@ const port = Number(process.env.PORT ?? 0);
 
 async function main(): Promise<void> {
   if (variant === 'raw') {
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
     server.listen(port, '127.0.0.1', () => process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`));
