@@ -4,7 +4,9 @@
  * machine are noise).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -60,10 +62,27 @@ async function target(variant: 'raw' | 'koa', otlp?: string): Promise<{ child: C
 }
 
 /** Maximum throughput of each variant: same connections, same duration, interleaved rounds. */
+/**
+ * An OTLP/HTTP endpoint that accepts and discards: what the telemetry costs the service
+ * (encoding, exporting), not what decoding it costs a receiver on the same two cores.
+ */
+async function otlpSink(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 async function perRequestCost(d: Durations) {
-  // The receiver decodes in a worker thread, off the thread that drives autocannon.
-  const receiver = new TraceVerifier();
-  const receiverUrl = await receiver.start(0);
+  const sink = await otlpSink();
+  const receiver = { stop: sink.close };
+  const receiverUrl = sink.url;
   const variants = [
     ['raw', await target('raw')],
     ['koa', await target('koa')],
