@@ -17,7 +17,6 @@ import { Command, Option } from 'commander';
 import { compareAccuracy } from './compare.js';
 import { ScenarioRun } from './runner.js';
 import { loadScenario, parseScenario, type Scenario, type TrafficClass, targetRps } from './scenario.js';
-import { TraceVerifier } from './verify.js';
 
 interface Durations {
   throughputS: number;
@@ -138,8 +137,10 @@ async function capacity(base: Scenario, cls: TrafficClass, steps: number[], seco
 }
 
 async function labMeasurements(d: Durations) {
-  const receiver = new TraceVerifier();
-  const receiverUrl = await receiver.start(0);
+  // Telemetry on, as the lab runs in Compose, exported to the discarding sink.
+  const sink = await otlpSink();
+  const receiver = { stop: sink.close };
+  const receiverUrl = sink.url;
   const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 24011 + i]));
   const lab = await startLab({
     services: SHOP_SERVICES,
