@@ -42,7 +42,10 @@ interface Report {
 }
 
 describe('the black-friday story', () => {
-  it('meets every expectation of the scenario at --minute 5s', async () => {
+  // One retry: at 5 s minutes a baseline p95 is the slowest of about 8 browses, and on two
+  // shared cores one CPU hiccup (seen in the recovery minute, about one run in four) can
+  // push a single minute over 500 ms. A real regression fails both attempts.
+  it('meets every expectation of the scenario at --minute 5s', { retry: 1, timeout: 175_000 }, async () => {
     const json = path.join(mkdtempSync(path.join(tmpdir(), 'story-')), 'r.json');
     const child = spawn(
       process.execPath,
@@ -72,5 +75,5 @@ describe('the black-friday story', () => {
     expect(report.traces?.services).toHaveLength(12);
     expect(report.traces?.attributeCoverage).toEqual({ 'traffic.type': 1, 'demo.minute': 1 });
     expect(report.traces?.example?.rows.length).toBeGreaterThan(7);
-  }, 175_000);
+  });
 });
