@@ -43,6 +43,7 @@ interface Report {
   traces?: { services: string[]; maxDepth: number; attributeCoverage: Record<string, number>; example?: { rows: unknown[] } };
   minutes: {
     minute: number;
+    phase: string;
     traffic: Record<string, { errorRate: number; p95Ms: number; achievedRps: number; errorsByReason: Record<string, number> }>;
   }[];
   expectations: { name: string; ok: boolean; actual: number | null; minute: number | null; expected: string }[];
