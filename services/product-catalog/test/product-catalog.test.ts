@@ -2,21 +2,12 @@ import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';
 import { service as recommendationService } from '../../recommendation/src/app.js';
-import { service } from '../src/app.js';
+import { type Product as CatalogProduct, service } from '../src/app.js';
 
 let db: Knex;
 
-interface Product {
-  id: number;
-  sku: string;
-  name: string;
-  description: string;
-  category: string;
-  price_cents: number;
-  currency: string;
-  is_active: boolean;
-  score?: number;
-}
+/** A product as the API answers it (recommendations add a score). */
+type Product = CatalogProduct & { score?: number };
 
 const COLUMNS = ['id', 'sku', 'name', 'description', 'category', 'price_cents', 'currency', 'is_active'];
 
