@@ -1,3 +1,4 @@
+import { Agent, type Dispatcher, request } from 'undici';
 import { DEADLINE_HEADER, remainingBudget } from './deadline.js';
 import type { ServiceName } from './services.js';
 
@@ -32,8 +33,22 @@ export interface RequestOptions {
 }
 
 /**
+ * One keep-alive connection pool per process for every downstream. undici's `request`
+ * rather than `fetch`: the same HTTP client without the WHATWG streams and Response
+ * objects, which cost the frontend a third of its CPU on a checkout (profiled). Both
+ * publish undici's diagnostics channels, so the instrumentation sees the calls alike.
+ */
+const dispatcher: Dispatcher = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 2_000 } });
+
+const isAbort = (error: unknown) => {
+  const name = (error as Error | undefined)?.name;
+  const code = (error as { code?: string } | undefined)?.code;
+  return name === 'TimeoutError' || name === 'AbortError' || code === 'UND_ERR_ABORTED';
+};
+
+/**
  * A JSON client for one downstream service. Each call has a timeout; the W3C trace
- * context and baggage of the current span travel with it (fetch is instrumented).
+ * context and baggage of the current span travel with it (undici is instrumented).
  */
 export class ServiceClient {
   constructor(
@@ -70,17 +85,18 @@ export class ServiceClient {
       ...options.headers,
     };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
+    let response: Dispatcher.ResponseData;
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      response = await fetch(url, {
-        method,
+      response = await request(url, {
+        method: method as Dispatcher.HttpMethod,
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
+        dispatcher,
       });
     } catch (error) {
-      const name = (error as Error).name;
-      if (name === 'TimeoutError' || name === 'AbortError') {
+      if (isAbort(error) || signal.aborted) {
         throw new DownstreamError(this.service, 'timeout', `${this.service} did not answer within ${timeoutMs} ms`);
       }
       const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
@@ -88,10 +104,9 @@ export class ServiceClient {
     }
     let text: string;
     try {
-      text = await response.text();
+      text = await response.body.text();
     } catch (error) {
-      const name = (error as Error).name;
-      const kind = name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'unavailable';
+      const kind = isAbort(error) || signal.aborted ? 'timeout' : 'unavailable';
       throw new DownstreamError(this.service, kind, `${this.service} response was cut off: ${(error as Error).message}`);
     }
     let body: unknown;
@@ -100,10 +115,11 @@ export class ServiceClient {
     } catch {
       body = { error: text.slice(0, 200) };
     }
-    if (!response.ok) {
+    const status = response.statusCode;
+    if (status < 200 || status > 299) {
       const details = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
       const said = typeof details.error === 'string' ? `: ${details.error}` : '';
-      throw new DownstreamError(this.service, 'status', `${this.service} answered ${response.status}${said}`, response.status, details);
+      throw new DownstreamError(this.service, 'status', `${this.service} answered ${status}${said}`, status, details);
     }
     return body as T;
   }
