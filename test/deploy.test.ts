@@ -290,4 +290,16 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(existsSync(path.join(releaseDir(), 'releases/v7'))).toBe(false);
     faults({});
   }, 90_000);
+
+  it('keeps another namespace apart: its own objects, its own release record', async () => {
+    const run = await deploy('s1', { NAMESPACE: 'lab-staging' });
+    expect(run.code, run.output).toBe(0);
+    const cluster = state();
+    expect(Object.keys(cluster.namespaces).sort()).toEqual(['black-friday-lab', 'lab-staging']);
+    expect(cluster.deployments['lab-staging/cart'].manifest.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/cart:s1`);
+    expectAllOn('v6');
+    const staging = readFileSync(path.join(host.dir, 'host-releases/lab-staging/release'), 'utf8');
+    expect(staging).toMatch(/^current=s1$/m);
+    expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
+  });
 });
