@@ -266,7 +266,8 @@ describe('deploy, rollback and validate over SSH', () => {
   }, 60_000);
 
   it('refuses a second deploy, and a rollback, while one holds the lock, naming who', async () => {
-    faults({ rolloutDelayMs: 5000 });
+    // Long enough for the second deploy and the rollback to try while the first one waits.
+    faults({ rolloutDelayMs: 8000 });
     const first = deploy('v6', { DEPLOY_OWNER: 'the first deploy' });
     const owner = path.join(releaseDir(), 'lock.owner');
     const deadline = Date.now() + 20_000;

@@ -101,6 +101,12 @@ describe('shellcheck', () => {
     }
   });
 
+  it('pin the host key: StrictHostKeyChecking=yes, never accept-new or no', () => {
+    const sources = shellScripts.map((f) => readFileSync(path.join(ROOT, f), 'utf8')).join('\n');
+    expect(sources).toContain('-o StrictHostKeyChecking=yes');
+    expect(sources).not.toMatch(/StrictHostKeyChecking=(no|accept-new|off)|UserKnownHostsFile=\/dev\/null/);
+  });
+
   it('every command script is strict (set -euo pipefail) and answers --help', async () => {
     for (const file of shellScripts.filter((f) => !/lib\.sh$|release-host\.sh$/.test(f))) {
       expect(readFileSync(path.join(ROOT, file), 'utf8'), file).toMatch(/^set -euo pipefail$/m);
