@@ -5,6 +5,9 @@
 #   chromium   Debian's package, for the HTML report test (CHROMIUM_PATH overrides)
 #   otelcol    the lab's collector (scripts/build-collector.sh), for its config tests
 #   kompose, actionlint   (scripts/build-go-tools.sh), for the Compose and workflow checks
+#   sshd       (Debian's openssh-server), for the deploy tests (the tests start their own
+#              sshd on loopback; the package's service is not started or touched here)
+#   ShellCheck (Debian's shellcheck), for the shell script checks
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_PREFIX=test-tools
@@ -24,6 +27,38 @@ ensure_chromium() {
 }
 
 ensure_chromium
+
+# apt_install_no_start PACKAGE: install without starting the package's service
+# (openssh-server would start the system sshd on port 22): where no
+# policy-rc.d exists, one that denies every start is in place for the install.
+apt_install_no_start() {
+    local policy=/usr/sbin/policy-rc.d
+    if [[ -e $policy ]]; then
+        apt_install "$1"
+        return
+    fi
+    printf '#!/bin/sh\n# test-tools.sh: no service starts during this install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$APT_LOG" '"$policy" EXIT
+    apt_install "$1"
+    rm -f "$policy"
+    trap 'rm -f "$APT_LOG"' EXIT
+}
+
+# ensure_apt_tool PATH PACKAGE VERSION-ARGS...: PACKAGE provides PATH.
+ensure_apt_tool() {
+    local tool=$1 package=$2
+    shift 2
+    if [[ ! -x $tool ]]; then
+        can_install || die "$tool is missing and cannot be installed here (needs root and apt-get): install $package"
+        apt_install_no_start "$package"
+        [[ -x $tool ]] || die "$package was installed but $tool is still missing"
+    fi
+    log "${tool##*/}: $("$tool" "$@" 2>&1 | grep -m 1 -E '[0-9]+\.[0-9]+' || true)"
+}
+
+ensure_apt_tool /usr/sbin/sshd openssh-server -V
+ensure_apt_tool /usr/bin/shellcheck shellcheck --version
 
 # The lab's OpenTelemetry Collector, built with the collector builder from the Go
 # module proxy into a cache outside the repo (minutes the first time, then instant).

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Deploy one release (IMAGE_TAG) of the lab to the k3s host over SSH, with automatic
+# rollback. The deploy workflow runs it; a person can too:
+#
+#   DEPLOY_HOST=... DEPLOY_USER=... SSH_KEY=~/.ssh/lab SSH_KNOWN_HOSTS=known_hosts \
+#   IMAGE_TAG=3f2c1d0... bash scripts/deploy.sh
+#
+# 1. renders k8s/generated/ for the release: __REGISTRY__ -> REGISTRY, __IMAGE_TAG__ -> IMAGE_TAG
+# 2. connects with the host key pinned, takes the host's deploy lock (a second deploy or
+#    a rollback meanwhile is refused, naming who holds it), copies the manifests there
+#    (DEPLOY_DIR/NAMESPACE/releases/TAG/) and applies them (the Namespace first), and
+#    the Secrets coralogix / lab-control when CORALOGIX_PRIVATE_KEY / LAB_CONTROL_TOKEN are set
+# 3. waits for every Deployment's rollout (ROLLOUT_TIMEOUT each, in parallel), then
+#    validates (scripts/validate.sh: every Deployment available, every /ready answering,
+#    a browse and a checkout through the frontend answering 200, within VALIDATE_TIMEOUT)
+# 4. success: records the release on the host (DEPLOY_DIR/NAMESPACE/release:
+#    current=IMAGE_TAG, previous=the release it replaced) and exits 0
+#    failure: applies the release that ran before again, waits for those rollouts,
+#    checks that every Deployment this release changed is back on its previous images,
+#    validates, and exits 1 with what failed and what was restored (4 when the restore
+#    failed too). A first deploy has nothing to roll back to, and says so.
+#
+# Release:
+#   IMAGE_TAG          the tag of every service image, e.g. the commit SHA (required)
+#   REGISTRY           image prefix (default ghcr.io/black-friday-lab): REGISTRY/<service>:IMAGE_TAG
+#   ROLLOUT_TIMEOUT    seconds each rollout may take (default 300)
+#   KEEP_RELEASES      manifest sets kept on the host for rollbacks (default 10)
+#   CORALOGIX_PRIVATE_KEY, LAB_CONTROL_TOKEN   when set, stored as Kubernetes Secrets
+#   DEPLOY_SUMMARY_FILE  a Markdown summary is appended here (default $GITHUB_STEP_SUMMARY)
+#
+# Exit status: 0 deployed, 1 failed (rolled back when there was a release to go back
+# to), 2 bad settings, 3 the host's lock is held, 4 failed and the restore failed too,
+# 255 SSH refused (e.g. the host key does not match SSH_KNOWN_HOSTS).
+set -euo pipefail
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$SCRIPTS_DIR")
+LOG_PREFIX=deploy
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$SCRIPTS_DIR/lib.sh"
+# shellcheck source=deploy-lib.sh source-path=SCRIPTDIR
+source "$SCRIPTS_DIR/deploy-lib.sh"
+
+usage() {
+    sed -n '2,36s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
+    printf '\n%s\n' "$CONNECTION_HELP"
+}
+case ${1:-} in
+    -h | --help) usage; exit 0 ;;
+    '') ;;
+    *) die "unknown argument: $1 (configuration comes from the environment; see --help)" ;;
+esac
+
+: "${REGISTRY:=ghcr.io/black-friday-lab}"
+require_env IMAGE_TAG
+check_config
+check_tag IMAGE_TAG "$IMAGE_TAG"
+[[ $REGISTRY =~ ^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]$ ]] ||
+    die "REGISTRY '$REGISTRY' is not a lowercase registry path (e.g. ghcr.io/owner)"
+MANIFESTS=${MANIFESTS_DIR:-$ROOT/k8s/generated}
+compgen -G "$MANIFESTS/*.yaml" >/dev/null || die "no manifests in $MANIFESTS (npm run k8s:generate)"
+
+setup_ssh
+
+# Render the release: the placeholders k8s-generate.sh left, and the namespace.
+render="$SSH_DIR/render"
+mkdir "$render"
+for file in "$MANIFESTS"/*.yaml; do
+    sed -e "s|__REGISTRY__|$REGISTRY|g" -e "s|__IMAGE_TAG__|$IMAGE_TAG|g" \
+        -e "s|^\(  *\)namespace: black-friday-lab$|\1namespace: $NAMESPACE|" \
+        "$file" >"$render/${file##*/}"
+done
+# The Namespace object itself.
+for file in $(grep -l '^kind: Namespace$' "$render"/*.yaml || true); do
+    sed -i "s|^  name: black-friday-lab$|  name: $NAMESPACE|" "$file"
+done
+if grep -l '__[A-Z_]*__' "$render"/*.yaml >&2; then die "placeholders left in the manifests above"; fi
+BUNDLE_FILE="$SSH_DIR/bundle.tgz"
+tar -czf "$BUNDLE_FILE" -C "$render" .
+
+log "deploying $IMAGE_TAG ($REGISTRY/<service>:$IMAGE_TAG) to $NAMESPACE on $DEPLOY_USER@$DEPLOY_HOST:$DEPLOY_PORT"
+status=0
+run_remote deploy "$IMAGE_TAG" || status=$?
+
+previous=$(results previous | tail -n 1)
+changed=$(results changed | tail -n 1)
+outcome=$(results outcome | tail -n 1)
+mapfile -t failures < <(results failure)
+mapfile -t restored < <(results restored)
+mapfile -t restore_failures < <(results restore-failure)
+
+summary_add "### Deploy of \`$IMAGE_TAG\` to \`$NAMESPACE\` on \`$DEPLOY_HOST\`" ""
+case $status:$outcome in
+    0:deployed)
+        log "deployed $IMAGE_TAG (previous release: ${previous:-none, this is the first})"
+        log "Deployments changed: ${changed:-none}"
+        summary_add "**Deployed** \`$IMAGE_TAG\` (previous release: \`${previous:-none}\`)." "" \
+            "Deployments changed: ${changed:-none}. Every rollout finished and validation passed."
+        ;;
+    *:rolled-back | *:failed-first-release | *:rollback-failed)
+        log "FAILED: release $IMAGE_TAG"
+        for f in "${failures[@]}"; do log "  what failed: $f"; done
+        summary_add "**Failed**: release \`$IMAGE_TAG\`." "" "What failed:"
+        for f in "${failures[@]}"; do summary_add "- $f"; done
+        summary_add ""
+        case $outcome in
+            rolled-back)
+                log "rolled back automatically to $previous; restored:"
+                for r in "${restored[@]}"; do log "  deployment/${r%% *} -> ${r#* }"; done
+                summary_add "**Rolled back** to \`$previous\`: every Deployment the release changed runs its previous images again, and validation passed." ""
+                for r in "${restored[@]}"; do summary_add "- \`${r%% *}\`: ${r#* }"; done
+                ;;
+            failed-first-release)
+                log "this was the first release: there is no previous release to roll back to"
+                summary_add "This was the first release: there is no previous release to roll back to."
+                ;;
+            rollback-failed)
+                log "rolling back to $previous FAILED too: the cluster needs a person now"
+                for f in "${restore_failures[@]}"; do log "  restore: $f"; done
+                summary_add "**Rolling back to \`$previous\` failed too**:"
+                for f in "${restore_failures[@]}"; do summary_add "- $f"; done
+                ;;
+        esac
+        [[ $status -ne 0 ]] || status=1
+        ;;
+    3:*)
+        log "refused: $(results locked | tail -n 1 | sed 's/^/another deploy or rollback holds the lock: /')"
+        summary_add "**Refused**: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
+        ;;
+    255:*)
+        summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        ;;
+    *)
+        log "failed before deploying (exit $status): $(results error | tail -n 1)"
+        summary_add "**Failed** before deploying (exit $status): $(results error | tail -n 1)"
+        [[ $status -ne 0 ]] || status=1
+        ;;
+esac
+exit "$status"

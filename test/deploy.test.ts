@@ -1,0 +1,306 @@
+/**
+ * scripts/deploy.sh, rollback.sh and validate.sh against a real SSH server (Debian's sshd
+ * on loopback, test/ssh-host.ts) whose kubectl is the stand-in (test/fixtures/kubectl.cjs).
+ * The tests run in order, as one host's life: releases v1..v7 come and go.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SERVICE_PORTS, type ServiceName } from '@bfl/kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SshHost, startSshHost } from './ssh-host.js';
+
+const ROOT = path.resolve(__dirname, '..');
+const NAMESPACE = 'black-friday-lab';
+const REGISTRY = 'ghcr.io/acme';
+const nodeServices = Object.keys(SERVICE_PORTS) as ServiceName[];
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  output: string;
+  summary: string;
+}
+
+let host: SshHost;
+let runs = 0;
+
+/** Runs a script with only the environment given (and PATH/HOME), like a CI step. */
+function script(name: string, env: Record<string, string>, args: string[] = []): Promise<Run> {
+  const summaryFile = path.join(host.dir, `summary-${++runs}.md`);
+  const fullEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    USER: host.user,
+    DEPLOY_HOST: '127.0.0.1',
+    DEPLOY_PORT: String(host.port),
+    DEPLOY_USER: host.user,
+    SSH_KEY: host.key,
+    SSH_KNOWN_HOSTS: host.knownHosts,
+    NAMESPACE,
+    REGISTRY,
+    DEPLOY_DIR: path.join(host.dir, 'host-releases'),
+    REMOTE_KUBECTL: host.kubectl,
+    ROLLOUT_TIMEOUT: '20',
+    VALIDATE_TIMEOUT: '20',
+    VALIDATE_INTERVAL: '1',
+    DEPLOY_SUMMARY_FILE: summaryFile,
+    DEPLOY_OWNER: `test run ${runs}`,
+    ...env,
+  };
+  for (const [k, v] of Object.entries(fullEnv)) if (v === '') delete fullEnv[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(ROOT, 'scripts', name), ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let output = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      output += d;
+    });
+    child.once('error', reject);
+    child.once('close', (code) =>
+      resolve({ code: code ?? -1, stdout, stderr, output, summary: existsSync(summaryFile) ? readFileSync(summaryFile, 'utf8') : '' }),
+    );
+  });
+}
+const deploy = (tag: string, env: Record<string, string> = {}) => script('deploy.sh', { IMAGE_TAG: tag, ...env });
+
+// biome-ignore lint/suspicious/noExplicitAny: the stand-in's state file
+type State = any;
+const state = (): State => JSON.parse(readFileSync(path.join(host.cluster, 'state.json'), 'utf8'));
+const images = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(state().deployments as Record<string, State>)
+      .filter(([key]) => key.startsWith(`${NAMESPACE}/`))
+      .map(([key, d]) => [key.split('/')[1], d.manifest.spec.template.spec.containers[0].image]),
+  );
+/** Every service Deployment on `tag`, and the upstream ones untouched. */
+function expectAllOn(tag: string) {
+  const now = images();
+  for (const name of nodeServices) expect(now[name], name).toBe(`${REGISTRY}/${name}:${tag}`);
+  expect(now.postgres).toBe('postgres:15.15-bookworm');
+  expect(now.redis).toBe('redis:7.4.7-bookworm');
+}
+const releaseDir = () => path.join(host.dir, 'host-releases', NAMESPACE);
+function record(): Record<string, string> {
+  const file = path.join(releaseDir(), 'release');
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+const history = () => readFileSync(path.join(releaseDir(), 'history'), 'utf8').trim().split('\n');
+const faults = (f: object) => writeFileSync(path.join(host.cluster, 'faults.json'), JSON.stringify(f));
+const calls = () =>
+  existsSync(path.join(host.cluster, 'calls.log'))
+    ? readFileSync(path.join(host.cluster, 'calls.log'), 'utf8').trim().split('\n').filter(Boolean)
+    : [];
+
+beforeAll(async () => {
+  host = await startSshHost();
+}, 60_000);
+afterAll(async () => {
+  await host?.stop();
+});
+
+describe('the scripts, before any SSH', () => {
+  it('each explain themselves with --help', async () => {
+    for (const name of ['deploy.sh', 'rollback.sh', 'validate.sh']) {
+      const run = await script(name, {}, ['--help']);
+      expect(run.code, name).toBe(0);
+      expect(run.stdout, name).toMatch(/DEPLOY_HOST/);
+      expect(run.stdout, name).toMatch(/SSH_KNOWN_HOSTS/);
+    }
+  });
+
+  it('name the missing variable and stop', async () => {
+    const run = await deploy('v1', { DEPLOY_HOST: '' });
+    expect(run.code).toBe(1);
+    expect(run.output).toMatch(/^deploy: DEPLOY_HOST is not set/m);
+    expect((await script('rollback.sh', { SSH_KNOWN_HOSTS: '' })).stderr).toMatch(/^rollback: SSH_KNOWN_HOSTS is not set/m);
+    expect((await script('validate.sh', { SSH_KEY: '' })).stderr).toMatch(/^validate: SSH_KEY is not set/m);
+    expect((await script('deploy.sh', {})).stderr).toMatch(/^deploy: IMAGE_TAG is not set/m);
+  });
+});
+
+describe('deploy, rollback and validate over SSH', () => {
+  it('refuses a host whose key is not the pinned one, before anything runs there', async () => {
+    const run = await deploy('v1', { SSH_KNOWN_HOSTS: host.wrongKnownHosts });
+    expect(run.code).toBe(255);
+    expect(run.output).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    expect(run.output).toMatch(/nothing was run there/);
+    expect(calls()).toEqual([]);
+    expect(existsSync(releaseDir())).toBe(false);
+    // And a host missing from SSH_KNOWN_HOSTS is refused before connecting at all.
+    const other = await deploy('v1', { SSH_KNOWN_HOSTS: host.knownHosts.replace('127.0.0.1', '127.0.0.2') });
+    expect(other.code).toBe(1);
+    expect(other.output).toMatch(/SSH_KNOWN_HOSTS has no key for \[127\.0\.0\.1\]/);
+    expect(calls()).toEqual([]);
+  });
+
+  it('a first deploy that fails has nothing to roll back to, and says so', async () => {
+    faults({ rolloutFail: ['v0'] });
+    const run = await deploy('v0', { ROLLOUT_TIMEOUT: '2' });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toMatch(/rollout of deployment\/\S+ did not finish within 2s/);
+    expect(run.output).toMatch(/first release: there is no previous release to roll back to/);
+    expect(run.summary).toMatch(/no previous release to roll back to/);
+    expect(existsSync(path.join(releaseDir(), 'release'))).toBe(false);
+  });
+
+  it('deploys a first release: every service on the tag, the record has no previous release', async () => {
+    faults({});
+    const run = await deploy('v1', { SSH_KEY: host.keyPath, SSH_KNOWN_HOSTS: path.join(host.dir, 'known_hosts_file') });
+    // SSH_KNOWN_HOSTS as a path that does not exist is read as content: no host key line.
+    expect(run.code).toBe(1);
+    expect(run.output).toMatch(/SSH_KNOWN_HOSTS holds no host key line/);
+    writeFileSync(path.join(host.dir, 'known_hosts_file'), host.knownHosts);
+    const ok = await deploy('v1', { SSH_KEY: host.keyPath, SSH_KNOWN_HOSTS: path.join(host.dir, 'known_hosts_file') });
+    expect(ok.code, ok.output).toBe(0);
+    expectAllOn('v1');
+    expect(record()).toMatchObject({ current: 'v1', previous: '' });
+    expect(ok.output).toMatch(/deployed v1 \(previous release: none/);
+    expect(ok.summary).toMatch(/\*\*Deployed\*\* `v1`/);
+    expect(readdirSync(path.join(releaseDir(), 'releases'))).toContain('v1');
+    // The manifests on the host are the rendered ones, in the namespace.
+    const cart = readFileSync(path.join(releaseDir(), 'releases/v1/cart-deployment.yaml'), 'utf8');
+    expect(cart).toMatch(/image: ghcr\.io\/acme\/cart:v1$/m);
+    expect(cart).not.toMatch(/__/);
+  });
+
+  it('deploys a second release and records the one it replaced', async () => {
+    const run = await deploy('v2', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123' });
+    expect(run.code, run.output).toBe(0);
+    expectAllOn('v2');
+    expect(record()).toMatchObject({ current: 'v2', previous: 'v1' });
+    // v0 (the failed first release) was revision 1, v1 revision 2.
+    expect(state().deployments[`${NAMESPACE}/cart`].revision).toBe(3);
+    // The key became a Secret, referenced by the collector, and was never printed.
+    const secret = state().objects[`Secret/${NAMESPACE}/coralogix`];
+    expect(Buffer.from(secret.data['private-key'], 'base64').toString()).toBe('cx-secret-value-123');
+    expect(run.output + run.summary).not.toMatch(/cx-secret-value-123/);
+    expect(readFileSync(path.join(releaseDir(), 'releases/v2/otel-collector-deployment.yaml'), 'utf8')).not.toMatch(/cx-secret/);
+    expect(history().at(-1)).toMatch(/\tdeploy\tv2\tdeployed\t/);
+  });
+
+  it('a rollout that does not finish: every changed Deployment goes back to the previous tag by itself', async () => {
+    faults({ rolloutFail: ['v3'] });
+    const run = await deploy('v3', { ROLLOUT_TIMEOUT: '3' });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toMatch(/what failed: rollout of deployment\/cart did not finish within 3s/);
+    expect(run.output).toMatch(/rolled back automatically to v2/);
+    expect(run.output).toMatch(/deployment\/cart -> ghcr\.io\/acme\/cart:v2/);
+    expectAllOn('v2');
+    expect(record()).toMatchObject({ current: 'v2', previous: 'v1' });
+    expect(run.summary).toMatch(/\*\*Failed\*\*: release `v3`/);
+    expect(run.summary).toMatch(/\*\*Rolled back\*\* to `v2`/);
+    // The cart went v0 (1), v1 (2), v2 (3), v3 (4), and back to v2's template (5).
+    expect(state().deployments[`${NAMESPACE}/cart`].revision).toBe(5);
+    expect(history().at(-1)).toMatch(/\tdeploy\tv3\tfailed, rolled back to v2\t/);
+  }, 60_000);
+
+  it('a release that fails validation: every changed Deployment goes back to the previous tag by itself', async () => {
+    faults({ httpFail: { v4: ['/api/checkout'] } });
+    const run = await deploy('v4', { VALIDATE_TIMEOUT: '3' });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toMatch(/validation failed after 3s: POST http:\/\/frontend:8018\/api\/checkout through the frontend answered 503/);
+    expect(run.output).toMatch(/rolled back automatically to v2/);
+    expectAllOn('v2');
+    expect(record()).toMatchObject({ current: 'v2', previous: 'v1' });
+    expect(run.summary).toMatch(/validation failed/);
+  }, 60_000);
+
+  it('a failing /ready is a failed validation too', async () => {
+    faults({ httpFail: { v5: ['/ready'] } });
+    const run = await deploy('v5', { VALIDATE_TIMEOUT: '2' });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toMatch(/deployment\/cart: http:\/\/localhost:8013\/ready did not answer 2xx/);
+    expectAllOn('v2');
+  }, 60_000);
+
+  it('validate.sh checks the running release, and fails when it is not valid', async () => {
+    faults({});
+    const ok = await script('validate.sh', {});
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toMatch(/valid: black-friday-lab on 127\.0\.0\.1 \(release: v2\)/);
+    faults({ httpFail: { v2: ['/api/browse'] } });
+    const bad = await script('validate.sh', { VALIDATE_TIMEOUT: '2' });
+    expect(bad.code).toBe(1);
+    expect(bad.output).toMatch(/NOT valid/);
+    expect(bad.output).toMatch(/api\/browse through the frontend answered 503/);
+    faults({});
+  }, 60_000);
+
+  it('rolls back by hand to the previous release, then forward to a named one', async () => {
+    const back = await script('rollback.sh', {});
+    expect(back.code, back.output).toBe(0);
+    expectAllOn('v1');
+    expect(record()).toMatchObject({ current: 'v1', previous: 'v2' });
+    expect(back.summary).toMatch(/\*\*Rolled back\*\* to `v1`/);
+
+    const named = await script('rollback.sh', {}, ['v2']);
+    expect(named.code, named.output).toBe(0);
+    expectAllOn('v2');
+    expect(record()).toMatchObject({ current: 'v2', previous: 'v1' });
+
+    const again = await script('rollback.sh', { ROLLBACK_TAG: 'v1' });
+    expect(again.code, again.output).toBe(0);
+    expectAllOn('v1');
+    expect(history().at(-1)).toMatch(/\trollback\tv1\trolled back from v2\t/);
+
+    const missing = await script('rollback.sh', {}, ['v9']);
+    expect(missing.code).toBe(1);
+    expect(missing.output).toMatch(/release v9 is not kept on this host; kept: .*v1/);
+    expectAllOn('v1');
+
+    const list = await script('rollback.sh', {}, ['--list']);
+    expect(list.stdout).toMatch(/current=v1/);
+  }, 60_000);
+
+  it('refuses a second deploy, and a rollback, while one holds the lock, naming who', async () => {
+    // Long enough for the second deploy and the rollback to try while the first one waits.
+    faults({ rolloutDelayMs: 8000 });
+    const first = deploy('v6', { DEPLOY_OWNER: 'the first deploy' });
+    const owner = path.join(releaseDir(), 'lock.owner');
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(owner) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(owner, 'utf8')).toMatch(/deploy of v6 by the first deploy/);
+
+    const second = await deploy('v7');
+    expect(second.code).toBe(3);
+    expect(second.output).toMatch(/another deploy or rollback holds the lock.*deploy of v6 by the first deploy/);
+    expect(second.summary).toMatch(/\*\*Refused\*\*/);
+    const rollback = await script('rollback.sh', {});
+    expect(rollback.code).toBe(3);
+    expect(rollback.output).toMatch(/holds the lock.*deploy of v6 by the first deploy/);
+
+    const done = await first;
+    expect(done.code, done.output).toBe(0);
+    expectAllOn('v6');
+    expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
+    expect(existsSync(owner)).toBe(false);
+    // No trace of v7 anywhere.
+    expect(existsSync(path.join(releaseDir(), 'releases/v7'))).toBe(false);
+    faults({});
+  }, 90_000);
+
+  it('keeps another namespace apart: its own objects, its own release record', async () => {
+    const run = await deploy('s1', { NAMESPACE: 'lab-staging' });
+    expect(run.code, run.output).toBe(0);
+    const cluster = state();
+    expect(Object.keys(cluster.namespaces).sort()).toEqual(['black-friday-lab', 'lab-staging']);
+    expect(cluster.deployments['lab-staging/cart'].manifest.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/cart:s1`);
+    expectAllOn('v6');
+    const staging = readFileSync(path.join(host.dir, 'host-releases/lab-staging/release'), 'utf8');
+    expect(staging).toMatch(/^current=s1$/m);
+    expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
+  });
+});
