@@ -96,13 +96,17 @@ release_deployments() {
          END { flush() }' "$1"/*.yaml | sort
 }
 
-apply_dir() { # DIR
+apply_namespace() { # DIR: the Namespace object among DIR's manifests
     local namespace_files
-    # The Namespace first: kubectl applies a directory's files in name order.
     mapfile -t namespace_files < <(grep -l '^kind: Namespace$' "$1"/*.yaml || true)
     if ((${#namespace_files[@]})); then
         k apply -f "${namespace_files[0]}" >&2 || return 1
     fi
+}
+
+apply_dir() { # DIR
+    # The Namespace first: kubectl applies a directory's files in name order.
+    apply_namespace "$1" || return 1
     k apply -f "$1" >&2
 }
 
@@ -266,7 +270,8 @@ do_deploy() {
     unpack_bundle "$tag"
     FAILURES=()
     before=$(snapshot) || fatal 1 "kubectl get deployments failed: cannot tell what runs now"
-    if apply_secrets && apply_dir "$BASE/releases/$tag"; then
+    # The Namespace, then the Secrets (before the Deployments that read them), then the rest.
+    if apply_namespace "$BASE/releases/$tag" && apply_secrets && apply_dir "$BASE/releases/$tag"; then
         after=$(snapshot) || fatal 1 "kubectl get deployments failed after the apply"
         mapfile -t changed < <(changed_deployments "$before" "$after")
         result changed "${changed[*]}"
