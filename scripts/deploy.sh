@@ -5,7 +5,8 @@
 #   DEPLOY_HOST=... DEPLOY_USER=... SSH_KEY=~/.ssh/lab SSH_KNOWN_HOSTS=known_hosts \
 #   IMAGE_TAG=3f2c1d0... bash scripts/deploy.sh
 #
-# 1. renders k8s/generated/ for the release: __REGISTRY__ -> REGISTRY, __IMAGE_TAG__ -> IMAGE_TAG
+# 1. renders k8s/generated/ for the release: __REGISTRY__ -> REGISTRY, __IMAGE_TAG__ -> IMAGE_TAG,
+#    and the collector's Coralogix switch (below)
 # 2. connects with the host key pinned, takes the host's deploy lock (a second deploy or
 #    a rollback meanwhile is refused, naming who holds it), copies the manifests there
 #    (DEPLOY_DIR/NAMESPACE/releases/TAG/) and applies them (the Namespace first), and
@@ -25,8 +26,17 @@
 #   REGISTRY           image prefix (default ghcr.io/black-friday-lab): REGISTRY/<service>:IMAGE_TAG
 #   ROLLOUT_TIMEOUT    seconds each rollout may take (default 300)
 #   KEEP_RELEASES      manifest sets kept on the host for rollbacks (default 10)
-#   CORALOGIX_PRIVATE_KEY, LAB_CONTROL_TOKEN   when set, stored as Kubernetes Secrets
+#   LAB_CONTROL_TOKEN  when set, stored as the Secret lab-control (the load generator's token)
 #   DEPLOY_SUMMARY_FILE  a Markdown summary is appended here (default $GITHUB_STEP_SUMMARY)
+#
+# Coralogix (the collector also exports traces, metrics and logs there) is on for a
+# release deployed with CORALOGIX_PRIVATE_KEY set, and off for one deployed without:
+#   CORALOGIX_PRIVATE_KEY       the Send-Your-Data API key: stored as the Secret coralogix,
+#                               never in a manifest; the collector merges coralogix.yaml
+#   CORALOGIX_DOMAIN            e.g. eu2.coralogix.com (required with the key)
+#   CORALOGIX_APPLICATION_NAME  default black-friday-lab
+#   CORALOGIX_SUBSYSTEM_NAME    default lab
+# Without the key the collector merges none.yaml (the Secret, if any, is left alone).
 #
 # Exit status: 0 deployed, 1 failed (rolled back when there was a release to go back
 # to), 2 bad settings, 3 the host's lock is held, 4 failed and the restore failed too,
@@ -41,7 +51,7 @@ source "$SCRIPTS_DIR/lib.sh"
 source "$SCRIPTS_DIR/deploy-lib.sh"
 
 usage() {
-    sed -n '2,36s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
+    sed -n '2,46s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
     printf '\n%s\n' "$CONNECTION_HELP"
 }
 case ${1:-} in
@@ -56,6 +66,24 @@ check_config
 check_tag IMAGE_TAG "$IMAGE_TAG"
 [[ $REGISTRY =~ ^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]$ ]] ||
     die "REGISTRY '$REGISTRY' is not a lowercase registry path (e.g. ghcr.io/owner)"
+# Coralogix: the collector's second --config and its non-secret settings.
+CORALOGIX_APPLICATION_NAME=${CORALOGIX_APPLICATION_NAME:-black-friday-lab}
+CORALOGIX_SUBSYSTEM_NAME=${CORALOGIX_SUBSYSTEM_NAME:-lab}
+if [[ -n ${CORALOGIX_PRIVATE_KEY:-} ]]; then
+    [[ -n ${CORALOGIX_DOMAIN:-} ]] ||
+        die "CORALOGIX_DOMAIN is not set: it is required with CORALOGIX_PRIVATE_KEY (your account's Coralogix domain, e.g. eu2.coralogix.com)"
+    otelcol_extra_config=/etc/otelcol/coralogix.yaml
+else
+    otelcol_extra_config=/etc/otelcol/none.yaml
+    [[ -z ${CORALOGIX_DOMAIN:-} ]] ||
+        log "CORALOGIX_DOMAIN is set but CORALOGIX_PRIVATE_KEY is not: Coralogix stays off for this release"
+fi
+[[ -z ${CORALOGIX_DOMAIN:-} || $CORALOGIX_DOMAIN =~ ^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$ ]] ||
+    die "CORALOGIX_DOMAIN '$CORALOGIX_DOMAIN' is not a domain name (e.g. eu2.coralogix.com, without https://)"
+for var in CORALOGIX_APPLICATION_NAME CORALOGIX_SUBSYSTEM_NAME; do
+    [[ ${!var} =~ ^[A-Za-z0-9][A-Za-z0-9\ ._/-]{0,99}$ ]] ||
+        die "$var '${!var}' may hold letters, digits, spaces and . _ / - (at most 100)"
+done
 MANIFESTS=${MANIFESTS_DIR:-$ROOT/k8s/generated}
 compgen -G "$MANIFESTS/*.yaml" >/dev/null || die "no manifests in $MANIFESTS (npm run k8s:generate)"
 
@@ -65,7 +93,12 @@ setup_ssh
 render="$SSH_DIR/render"
 mkdir "$render"
 for file in "$MANIFESTS"/*.yaml; do
+    # The values were checked above: none holds | & \ or a double quote.
     sed -e "s|__REGISTRY__|$REGISTRY|g" -e "s|__IMAGE_TAG__|$IMAGE_TAG|g" \
+        -e "s|__OTELCOL_EXTRA_CONFIG__|$otelcol_extra_config|g" \
+        -e "s|__CORALOGIX_DOMAIN__|\"${CORALOGIX_DOMAIN:-}\"|g" \
+        -e "s|__CORALOGIX_APPLICATION_NAME__|\"$CORALOGIX_APPLICATION_NAME\"|g" \
+        -e "s|__CORALOGIX_SUBSYSTEM_NAME__|\"$CORALOGIX_SUBSYSTEM_NAME\"|g" \
         -e "s|^\(  *\)namespace: black-friday-lab$|\1namespace: $NAMESPACE|" \
         "$file" >"$render/${file##*/}"
 done
@@ -74,10 +107,23 @@ for file in $(grep -l '^kind: Namespace$' "$render"/*.yaml || true); do
     sed -i "s|^  name: black-friday-lab$|  name: $NAMESPACE|" "$file"
 done
 if grep -l '__[A-Z_]*__' "$render"/*.yaml >&2; then die "placeholders left in the manifests above"; fi
+# Secrets travel as Secrets only (e.g. a key pasted into CORALOGIX_APPLICATION_NAME
+# would otherwise end up in the manifests; values too short to tell are not checked).
+for var in CORALOGIX_PRIVATE_KEY LAB_CONTROL_TOKEN; do
+    value=${!var:-}
+    if [[ ${#value} -ge 8 ]] && grep -rqF -- "$value" "$render"; then
+        die "the rendered manifests contain the value of $var: refusing to send them"
+    fi
+done
 BUNDLE_FILE="$SSH_DIR/bundle.tgz"
 tar -czf "$BUNDLE_FILE" -C "$render" .
 
 log "deploying $IMAGE_TAG ($REGISTRY/<service>:$IMAGE_TAG) to $NAMESPACE on $DEPLOY_USER@$DEPLOY_HOST:$DEPLOY_PORT"
+if [[ -n ${CORALOGIX_PRIVATE_KEY:-} ]]; then
+    log "Coralogix on: $CORALOGIX_DOMAIN, application $CORALOGIX_APPLICATION_NAME, subsystem $CORALOGIX_SUBSYSTEM_NAME (the key goes to the Secret coralogix)"
+else
+    log "Coralogix off (CORALOGIX_PRIVATE_KEY is not set): the collector merges none.yaml"
+fi
 status=0
 run_remote deploy "$IMAGE_TAG" || status=$?
 

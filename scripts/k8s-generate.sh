@@ -7,9 +7,12 @@
 # One file per object, no kompose annotations, namespace black-friday-lab, bind
 # mounts as ConfigMaps (--volumes configMap: db/init-db.sql and otel-collector/).
 # kompose cannot know the release, so images and SERVICE_VERSION carry placeholders
-# that scripts/deploy.sh renders for each release:
+# that scripts/deploy.sh renders for each release, and so does the collector's
+# Coralogix switch (its second --config and the non-secret CORALOGIX_* settings):
 #
 #   __REGISTRY__/<service>:__IMAGE_TAG__     e.g. ghcr.io/acme/cart:3f2c1d0...
+#   --config=__OTELCOL_EXTRA_CONFIG__        /etc/otelcol/coralogix.yaml or none.yaml
+#   __CORALOGIX_DOMAIN__, __CORALOGIX_APPLICATION_NAME__, __CORALOGIX_SUBSYSTEM_NAME__
 #
 # The conversion runs with a clean environment (only the variables below), so a
 # developer's REGISTRY, IMAGE_TAG or CORALOGIX_* cannot leak into the output, and
@@ -28,10 +31,17 @@ source scripts/lib.sh
 readonly NAMESPACE=black-friday-lab
 readonly REGISTRY_PLACEHOLDER=__REGISTRY__
 readonly TAG_PLACEHOLDER=__IMAGE_TAG__
+# Compose variable=placeholder, for what deploy.sh decides per release.
+readonly RENDERED=(
+    OTELCOL_EXTRA_CONFIG=__OTELCOL_EXTRA_CONFIG__
+    CORALOGIX_DOMAIN=__CORALOGIX_DOMAIN__
+    CORALOGIX_APPLICATION_NAME=__CORALOGIX_APPLICATION_NAME__
+    CORALOGIX_SUBSYSTEM_NAME=__CORALOGIX_SUBSYSTEM_NAME__
+)
 # VARIABLE=secret-name/key
 readonly SECRET_REFS=(CORALOGIX_PRIVATE_KEY=coralogix/private-key LAB_CONTROL_TOKEN=lab-control/token)
 
-usage() { sed -n '2,22s/^# \{0,1\}//p' scripts/k8s-generate.sh; }
+usage() { sed -n '2,25s/^# \{0,1\}//p' scripts/k8s-generate.sh; }
 
 out=k8s/generated
 while [[ $# -gt 0 ]]; do
@@ -56,7 +66,7 @@ mkdir "$work/out"
 
 # Only these variables reach the Compose interpolation.
 if ! env -i PATH="$PATH" HOME="$work" NO_COLOR=1 \
-    REGISTRY="$REGISTRY_PLACEHOLDER" IMAGE_TAG="$TAG_PLACEHOLDER" \
+    REGISTRY="$REGISTRY_PLACEHOLDER" IMAGE_TAG="$TAG_PLACEHOLDER" "${RENDERED[@]}" \
     DEPLOYMENT_ENVIRONMENT=kubernetes LOG_LEVEL=info POSTGRES_PASSWORD=lab BASELINE_RPM=100 \
     "$kompose" convert -f compose.yaml -f compose.otel.yaml --out "$work/out" \
     --namespace "$NAMESPACE" --with-kompose-annotation=false --volumes configMap \
@@ -113,6 +123,10 @@ done
 if grep -lE "$TAG_PLACEHOLDER" "$work"/out/*.yaml >/dev/null; then :; else
     die "no image carries the $TAG_PLACEHOLDER placeholder: did compose.yaml stop using \${IMAGE_TAG}?"
 fi
+for spec in "${RENDERED[@]}"; do
+    grep -qF -- "${spec#*=}" "$work/out/otel-collector-deployment.yaml" ||
+        die "the collector does not carry the ${spec#*=} placeholder: did compose.otel.yaml stop using \${${spec%%=*}}?"
+done
 
 mkdir -p "$out"
 rm -f "$out"/*.yaml

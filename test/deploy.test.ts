@@ -97,6 +97,16 @@ function record(): Record<string, string> {
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
 }
+/** The collector's container in NAMESPACE (or another namespace), as the cluster holds it. */
+const collector = (ns = NAMESPACE): State => state().deployments[`${ns}/otel-collector`].manifest.spec.template.spec.containers[0];
+const collectorEnv = (name: string, ns = NAMESPACE) => collector(ns).env.find((e: State) => e.name === name);
+/** Every file under DIR, recursively, with its content. */
+function filesUnder(dir: string): [string, string][] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
+    .map((file) => [file, readFileSync(file, 'utf8')]);
+}
 const history = () => readFileSync(path.join(releaseDir(), 'history'), 'utf8').trim().split('\n');
 const faults = (f: object) => writeFileSync(path.join(host.cluster, 'faults.json'), JSON.stringify(f));
 const calls = () =>
@@ -174,20 +184,60 @@ describe('deploy, rollback and validate over SSH', () => {
     const cart = readFileSync(path.join(releaseDir(), 'releases/v1/cart-deployment.yaml'), 'utf8');
     expect(cart).toMatch(/image: ghcr\.io\/acme\/cart:v1$/m);
     expect(cart).not.toMatch(/__/);
+    // Deployed without CORALOGIX_PRIVATE_KEY: the collector merges none.yaml, no Secret.
+    expect(collector().args).toEqual(['--config=/etc/otelcol/config.yaml', '--config=/etc/otelcol/none.yaml']);
+    expect(state().objects[`Secret/${NAMESPACE}/coralogix`]).toBeUndefined();
+    expect(ok.output).toMatch(/Coralogix off/);
+  });
+
+  it('refuses a Coralogix key without CORALOGIX_DOMAIN, or a domain that is not one, before anything is applied', async () => {
+    const before = calls().length;
+    const cluster = JSON.stringify(state());
+    const run = await deploy('v1x', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^deploy: CORALOGIX_DOMAIN is not set: it is required with CORALOGIX_PRIVATE_KEY/m);
+    const url = await deploy('v1x', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123', CORALOGIX_DOMAIN: 'https://eu2.coralogix.com' });
+    expect(url.code).toBe(1);
+    expect(url.stderr).toMatch(/CORALOGIX_DOMAIN 'https:\/\/eu2\.coralogix\.com' is not a domain name/);
+    const name = await deploy('v1x', {
+      CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123',
+      CORALOGIX_DOMAIN: 'eu2.coralogix.com',
+      CORALOGIX_APPLICATION_NAME: 'a"b',
+    });
+    expect(name.code).toBe(1);
+    expect(name.stderr).toMatch(/CORALOGIX_APPLICATION_NAME 'a"b' may hold letters, digits/);
+    for (const r of [run, url, name]) expect(r.output + r.summary).not.toMatch(/cx-secret-value-123/);
+    expect(calls().length).toBe(before);
+    expect(JSON.stringify(state())).toBe(cluster);
+    expect(existsSync(path.join(releaseDir(), 'releases/v1x'))).toBe(false);
   });
 
   it('deploys a second release and records the one it replaced', async () => {
-    const run = await deploy('v2', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123' });
+    const run = await deploy('v2', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123', CORALOGIX_DOMAIN: 'eu2.coralogix.com' });
     expect(run.code, run.output).toBe(0);
     expectAllOn('v2');
     expect(record()).toMatchObject({ current: 'v2', previous: 'v1' });
     // v0 (the failed first release) was revision 1, v1 revision 2.
     expect(state().deployments[`${NAMESPACE}/cart`].revision).toBe(3);
-    // The key became a Secret, referenced by the collector, and was never printed.
+    // Coralogix is on: the collector merges coralogix.yaml, with the domain and the
+    // default names as values and the key from the Secret coralogix.
+    expect(collector().args).toEqual(['--config=/etc/otelcol/config.yaml', '--config=/etc/otelcol/coralogix.yaml']);
+    expect(collectorEnv('CORALOGIX_DOMAIN')).toEqual({ name: 'CORALOGIX_DOMAIN', value: 'eu2.coralogix.com' });
+    expect(collectorEnv('CORALOGIX_APPLICATION_NAME').value).toBe('black-friday-lab');
+    expect(collectorEnv('CORALOGIX_SUBSYSTEM_NAME').value).toBe('lab');
+    expect(collectorEnv('CORALOGIX_PRIVATE_KEY')).toEqual({
+      name: 'CORALOGIX_PRIVATE_KEY',
+      valueFrom: { secretKeyRef: { name: 'coralogix', key: 'private-key', optional: true } },
+    });
+    expect(run.stdout).toMatch(/Coralogix on: eu2\.coralogix\.com, application black-friday-lab, subsystem lab/);
+    expect(run.stdout).toMatch(/Deployments changed: .*otel-collector/);
+    // The key is in the Secret only: never printed, in no file on the host.
     const secret = state().objects[`Secret/${NAMESPACE}/coralogix`];
     expect(Buffer.from(secret.data['private-key'], 'base64').toString()).toBe('cx-secret-value-123');
     expect(run.output + run.summary).not.toMatch(/cx-secret-value-123/);
-    expect(readFileSync(path.join(releaseDir(), 'releases/v2/otel-collector-deployment.yaml'), 'utf8')).not.toMatch(/cx-secret/);
+    const onHost = filesUnder(path.join(host.dir, 'host-releases'));
+    expect(onHost.map(([file]) => file)).toContain(path.join(releaseDir(), 'releases/v2/otel-collector-deployment.yaml'));
+    for (const [file, text] of onHost) expect(text, file).not.toMatch(/cx-secret-value-123/);
     expect(history().at(-1)).toMatch(/\tdeploy\tv2\tdeployed\t/);
   });
 
@@ -204,6 +254,8 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(run.summary).toMatch(/\*\*Rolled back\*\* to `v2`/);
     // The cart went v0 (1), v1 (2), v2 (3), v3 (4), and back to v2's template (5).
     expect(state().deployments[`${NAMESPACE}/cart`].revision).toBe(5);
+    // v3 came without the key (Coralogix off); v2's manifests turned it on again.
+    expect(collector().args.at(-1)).toBe('--config=/etc/otelcol/coralogix.yaml');
     expect(history().at(-1)).toMatch(/\tdeploy\tv3\tfailed, rolled back to v2\t/);
   }, 60_000);
 
@@ -245,11 +297,14 @@ describe('deploy, rollback and validate over SSH', () => {
     expectAllOn('v1');
     expect(record()).toMatchObject({ current: 'v1', previous: 'v2' });
     expect(back.summary).toMatch(/\*\*Rolled back\*\* to `v1`/);
+    // Each release keeps the Coralogix setting it was deployed with.
+    expect(collector().args.at(-1)).toBe('--config=/etc/otelcol/none.yaml');
 
     const named = await script('rollback.sh', {}, ['v2']);
     expect(named.code, named.output).toBe(0);
     expectAllOn('v2');
     expect(record()).toMatchObject({ current: 'v2', previous: 'v1' });
+    expect(collector().args.at(-1)).toBe('--config=/etc/otelcol/coralogix.yaml');
 
     const again = await script('rollback.sh', { ROLLBACK_TAG: 'v1' });
     expect(again.code, again.output).toBe(0);
@@ -293,8 +348,21 @@ describe('deploy, rollback and validate over SSH', () => {
   }, 90_000);
 
   it('keeps another namespace apart: its own objects, its own release record', async () => {
-    const run = await deploy('s1', { NAMESPACE: 'lab-staging' });
+    const run = await deploy('s1', {
+      NAMESPACE: 'lab-staging',
+      CORALOGIX_PRIVATE_KEY: 'cx-staging-key-456',
+      CORALOGIX_DOMAIN: 'coralogix.us',
+      CORALOGIX_APPLICATION_NAME: 'shop staging',
+      CORALOGIX_SUBSYSTEM_NAME: 'k3s/lab-2',
+    });
     expect(run.code, run.output).toBe(0);
+    expect(collector('lab-staging').args.at(-1)).toBe('--config=/etc/otelcol/coralogix.yaml');
+    expect(collectorEnv('CORALOGIX_DOMAIN', 'lab-staging').value).toBe('coralogix.us');
+    expect(collectorEnv('CORALOGIX_APPLICATION_NAME', 'lab-staging').value).toBe('shop staging');
+    expect(collectorEnv('CORALOGIX_SUBSYSTEM_NAME', 'lab-staging').value).toBe('k3s/lab-2');
+    const stagingSecret = state().objects['Secret/lab-staging/coralogix'];
+    expect(Buffer.from(stagingSecret.data['private-key'], 'base64').toString()).toBe('cx-staging-key-456');
+    for (const [file, text] of filesUnder(path.join(host.dir, 'host-releases'))) expect(text, file).not.toMatch(/cx-staging-key/);
     const cluster = state();
     expect(Object.keys(cluster.namespaces).sort()).toEqual(['black-friday-lab', 'lab-staging']);
     expect(cluster.deployments['lab-staging/cart'].manifest.spec.template.spec.containers[0].image).toBe(`${REGISTRY}/cart:s1`);

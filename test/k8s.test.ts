@@ -38,7 +38,15 @@ describe('k8s/generated', () => {
     // Runs the real kompose (built by npm run test-tools); a missing tool fails the script.
     await run('bash', [path.join(root, 'scripts/k8s-generate.sh'), '--out', fresh], {
       cwd: root,
-      env: { ...process.env, REGISTRY: 'example.org/leak', IMAGE_TAG: 'leak', CORALOGIX_PRIVATE_KEY: 'leak' },
+      env: {
+        ...process.env,
+        REGISTRY: 'example.org/leak',
+        IMAGE_TAG: 'leak',
+        CORALOGIX_PRIVATE_KEY: 'leak',
+        CORALOGIX_DOMAIN: 'leak.example.org',
+        CORALOGIX_APPLICATION_NAME: 'leak',
+        OTELCOL_EXTRA_CONFIG: '/etc/otelcol/leak.yaml',
+      },
       timeout: 120_000,
     });
     const stale = 'k8s/generated is stale: run `npm run k8s:generate` and commit the result';
@@ -76,6 +84,20 @@ describe('k8s/generated', () => {
     for (const name of ['postgres', 'redis', 'otel-collector', 'jaeger']) {
       expect(find('Deployment', name)?.spec.template.spec.containers[0].image, name).not.toMatch(/__/);
     }
+  });
+
+  it("leaves the collector's Coralogix switch to deploy: its second --config and the non-secret settings", () => {
+    const container = find('Deployment', 'otel-collector').spec.template.spec.containers[0];
+    expect(container.args).toEqual(['--config=/etc/otelcol/config.yaml', '--config=__OTELCOL_EXTRA_CONFIG__']);
+    const env = Object.fromEntries(container.env.map((e: Doc) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      CORALOGIX_DOMAIN: '__CORALOGIX_DOMAIN__',
+      CORALOGIX_APPLICATION_NAME: '__CORALOGIX_APPLICATION_NAME__',
+      CORALOGIX_SUBSYSTEM_NAME: '__CORALOGIX_SUBSYSTEM_NAME__',
+    });
+    // Nothing else carries them.
+    const others = objects.filter((o) => !(o.kind === 'Deployment' && o.metadata.name === 'otel-collector'));
+    expect(JSON.stringify(others)).not.toMatch(/__(OTELCOL|CORALOGIX)_/);
   });
 
   it('mounts the init script and the collector configuration from ConfigMaps', () => {

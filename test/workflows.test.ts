@@ -184,6 +184,11 @@ describe('the workflows', () => {
       SSH_KNOWN_HOSTS: '${{ secrets.DEPLOY_KNOWN_HOSTS }}',
       DEPLOY_HOST: '${{ vars.DEPLOY_HOST }}',
       DEPLOY_USER: '${{ vars.DEPLOY_USER }}',
+      CORALOGIX_PRIVATE_KEY: '${{ secrets.CORALOGIX_PRIVATE_KEY }}',
+      CORALOGIX_DOMAIN: '${{ vars.CORALOGIX_DOMAIN }}',
+      CORALOGIX_APPLICATION_NAME: '${{ vars.CORALOGIX_APPLICATION_NAME }}',
+      CORALOGIX_SUBSYSTEM_NAME: '${{ vars.CORALOGIX_SUBSYSTEM_NAME }}',
+      LAB_CONTROL_TOKEN: '${{ secrets.LAB_CONTROL_TOKEN }}',
     });
   });
 
