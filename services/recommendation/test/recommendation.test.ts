@@ -174,3 +174,19 @@ describe('recommendation: PostgreSQL unreachable', () => {
     expect((await request(down.url, 'GET', '/health')).status).toBe(200);
   });
 });
+
+describe('recommendation: the query plan', () => {
+  it('runs serially: the lab database allows no parallel plan and no JIT (init-db.sql)', async () => {
+    // A parallel plan starts worker processes for every query: 16 ms instead of 4 ms and
+    // two more busy processes per recommendation on a two-core machine.
+    const settings = await db.raw("SELECT current_setting('max_parallel_workers_per_gather') AS workers, current_setting('jit') AS jit");
+    expect(settings.rows[0]).toEqual({ workers: '0', jit: 'off' });
+    const plan = await db.raw(
+      `EXPLAIN (FORMAT JSON) SELECT oi2.product_id, count(*) FROM order_items oi1
+         JOIN order_items oi2 ON oi2.order_id = oi1.order_id AND oi2.product_id <> oi1.product_id
+        WHERE oi1.order_id > (SELECT max(id) - ? FROM orders) GROUP BY oi2.product_id`,
+      [HISTORY_WINDOW],
+    );
+    expect(JSON.stringify(plan.rows[0])).not.toMatch(/"Node Type":"Gather|"Parallel Aware":true/);
+  });
+});
