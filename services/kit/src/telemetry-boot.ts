@@ -36,35 +36,42 @@ export function startTelemetry(options: StartOptions = {}): boolean {
   process.env.OTEL_SERVICE_NAME ||= serviceFromEntry(process.argv[1]) ?? '';
   // Stable semantic-convention names for HTTP and database spans and metrics.
   process.env.OTEL_SEMCONV_STABILITY_OPT_IN ||= 'http,database';
-  // Loaded only when wanted: the SDK and the instrumentations cost memory and start-up time.
-  const { getNodeAutoInstrumentations } =
-    require('@opentelemetry/auto-instrumentations-node') as typeof import('@opentelemetry/auto-instrumentations-node');
+  // Loaded only when wanted: the SDK and the instrumentations cost memory and start-up
+  // time. Only the libraries the lab uses are patched (http, undici, koa, pg, knex,
+  // ioredis, pino): the auto-instrumentation bundle would load some forty packages.
   const { startNodeSdk } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { LabSampler } = require('./lab-sampler.js') as typeof import('./lab-sampler.js');
   const sdk = startNodeSdk({
     resourceAttributes: labResourceAttributes(),
     sampler: new LabSampler(),
-    instrumentations:
-      options.autoInstrument === false
-        ? []
-        : [
-            getNodeAutoInstrumentations({
-              // Noise that tells no part of the story.
-              '@opentelemetry/instrumentation-fs': { enabled: false },
-              '@opentelemetry/instrumentation-dns': { enabled: false },
-              '@opentelemetry/instrumentation-net': { enabled: false },
-              // Health and readiness probes are not traffic.
-              '@opentelemetry/instrumentation-http': {
-                ignoreIncomingRequestHook: (req) => req.url === '/health' || req.url === '/ready',
-              },
-              // Route spans only: a span per Koa middleware would bury the story.
-              '@opentelemetry/instrumentation-koa': { ignoreLayersType: ['middleware' as never] },
-              // The kit's logger adds trace_id/span_id itself; the instrumentation sends the
-              // records over OTLP as well (OTEL_LOGS_EXPORTER).
-              '@opentelemetry/instrumentation-pino': { disableLogCorrelation: true },
-            }),
-          ],
+    instrumentations: options.autoInstrument === false ? [] : labInstrumentations(),
   });
   registerTelemetryShutdown(() => sdk.shutdown());
   return true;
+}
+
+/** The instrumentations of the libraries the services use, configured for the story. */
+function labInstrumentations() {
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { UndiciInstrumentation } =
+    require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+  const { KoaInstrumentation } = require('@opentelemetry/instrumentation-koa') as typeof import('@opentelemetry/instrumentation-koa');
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const { KnexInstrumentation } = require('@opentelemetry/instrumentation-knex') as typeof import('@opentelemetry/instrumentation-knex');
+  const { IORedisInstrumentation } =
+    require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
+  const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');
+  return [
+    // Health and readiness probes are not traffic.
+    new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => req.url === '/health' || req.url === '/ready' }),
+    new UndiciInstrumentation(),
+    // Route spans only: a span per Koa middleware would bury the story.
+    new KoaInstrumentation({ ignoreLayersType: ['middleware' as never] }),
+    new PgInstrumentation(),
+    new KnexInstrumentation(),
+    new IORedisInstrumentation(),
+    // The kit's logger adds trace_id/span_id itself; the instrumentation sends the
+    // records over OTLP as well (OTEL_LOGS_EXPORTER).
+    new PinoInstrumentation({ disableLogCorrelation: true }),
+  ];
 }
