@@ -53,4 +53,5 @@ COPY --from=prod-deps --chown=node:node /app ./
 COPY --from=build --chown=node:node /out/ ./
 USER node
 WORKDIR /app/services/${SERVICE}
-CMD ["node", "--require", "@bfl/kit/telemetry", "dist/main.js"]
+# The V8 flags are the lab's too (SERVICE_NODE_FLAGS in services/kit/src/lab.ts).
+CMD ["node", "--max-semi-space-size=2", "--require", "@bfl/kit/telemetry", "dist/main.js"]

@@ -7,11 +7,12 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SERVICE_PORTS, type ServiceName } from '@bfl/kit';
+import { SERVICE_NODE_FLAGS } from '@bfl/kit/lab';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
@@ -68,13 +69,16 @@ describe('the production image layout', () => {
       expect(existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
     }
     const names = Object.keys(SERVICE_PORTS) as ServiceName[];
+    const dockerCmd = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
+    expect(dockerCmd[0]).toBe('node');
+    expect(dockerCmd).toEqual(['node', ...SERVICE_NODE_FLAGS, '--require', '@bfl/kit/telemetry', 'dist/main.js']);
     await Promise.all(
       names.map(async (name, i) => {
         // Below the ephemeral port range (32768+), where an outgoing connection could hold it.
         const port = 26300 + i;
         let output = '';
         // The Dockerfile's CMD, from the service's folder, as NODE_ENV=production.
-        const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'dist/main.js'], {
+        const child = spawn(process.execPath, dockerCmd.slice(1), {
           cwd: path.join(app, 'services', name),
           // With an OTLP endpoint, so the telemetry SDK and its instrumentations load too.
           env: {

@@ -10,6 +10,15 @@ import { SERVICE_PORTS, type ServiceName, urlVariable } from './services.js';
 /** The repository root, seen from services/kit/dist. */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 
+/**
+ * V8 flags every service runs with, here and in the image (Dockerfile's CMD; the Compose
+ * test checks they agree). A young generation of 2 MB semi-spaces instead of V8's 16 MB:
+ * the services' garbage is small and short-lived, and the bigger default only holds
+ * memory. Measured on the lab: 1.44 GiB -> 1.05 GiB after a warm-up minute, 1.85 ->
+ * 1.29 GiB after the 5 s story, with the same CPU time and latency.
+ */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=2'] as const;
+
 export interface LabOptions {
   services: ServiceName[];
   /** Laid over process.env for every service. */
@@ -124,7 +133,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       await stop();
       throw new LabError(`${entry} is missing: run "npm run build" first`);
     }
-    const child = spawn(process.execPath, ['--require', preload, entry], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--require', preload, entry], {
       cwd: path.join(REPO_ROOT, 'services', name),
       env: {
         ...process.env,
