@@ -50,9 +50,6 @@ interface Report {
 }
 
 describe('the black-friday story', () => {
-  // KNOWN GAP (issue 4 stays open): in the recovery minute ("the fix") the baseline p95
-  // now reaches 600-900 ms on this machine; the cause is not found yet. The test holds
-  // every other expectation, and baseline p95 in every ramp minute, to the scenario file.
   it('meets every expectation of the scenario at --minute 5s', { timeout: 175_000 }, async () => {
     const json = path.join(mkdtempSync(path.join(tmpdir(), 'story-')), 'r.json');
     const child = spawn(
@@ -68,16 +65,17 @@ describe('the black-friday story', () => {
     child.stderr.on('data', (d) => (output += d));
     const [code] = await once(child, 'exit');
     const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
-    const recovery = report.minutes.filter((m) => m.phase === 'recovery').map((m) => m.minute);
-    const knownGap = (e: Report['expectations'][number]) =>
-      e.name.startsWith('baseline p95') && e.minute !== null && recovery.includes(e.minute);
-    const failed = report.expectations.filter((e) => !e.ok && !knownGap(e));
-    expect(failed, output).toEqual([]);
-    for (const m of report.minutes.filter((row) => !recovery.includes(row.minute))) {
+    expect(
+      report.expectations.filter((e) => !e.ok),
+      output,
+    ).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(code, output).toBe(0);
+    // Browsing stays green in every minute, the recovery included.
+    for (const m of report.minutes) {
       expect(m.traffic.baseline!.p95Ms, `baseline p95 in minute ${m.minute}`).toBeLessThanOrEqual(500);
-      expect(m.traffic.baseline!.p95Ms, `baseline p95 in minute ${m.minute}`).toBeGreaterThanOrEqual(250);
+      expect(m.traffic.baseline!.errorRate, `baseline errors in minute ${m.minute}`).toBeLessThanOrEqual(0.02);
     }
-    expect([0, 1]).toContain(code);
 
     // The failures are the story's: recommendations timing out, and the checkout pool running dry.
     // The last ramp minute (two recovery minutes follow it).
