@@ -10,6 +10,10 @@
 # temporary directory (0700, files 0600) that is removed on exit. Nothing here
 # prints them.
 
+# A setting that cannot work (missing, malformed): exit 2, as each --help says;
+# nothing has been sent to the host yet.
+bad_setting() { printf '%s: %s\n' "${LOG_PREFIX:-deploy}" "$*" >&2; exit 2; }
+
 # shellcheck disable=SC2034 # the variables below are read by the scripts that source this file
 
 # The environment every command reads, with its default ('' = required).
@@ -44,32 +48,32 @@ readonly TAG_PATTERN='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 require_env() {
     local var
     for var in "$@"; do
-        [[ -n ${!var:-} ]] || die "$var is not set (see --help)"
+        [[ -n ${!var:-} ]] || bad_setting "$var is not set (see --help)"
     done
 }
 
 check_number() {
     local var
     for var in "$@"; do
-        [[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive number of seconds or items, not '${!var}'"
+        [[ ${!var} =~ ^[1-9][0-9]*$ ]] || bad_setting "$var must be a positive number of seconds or items, not '${!var}'"
     done
 }
 
 check_tag() {
-    [[ $2 =~ $TAG_PATTERN ]] || die "$1 '$2' is not a valid image tag (letters, digits, _ . -; at most 128)"
+    [[ $2 =~ $TAG_PATTERN ]] || bad_setting "$1 '$2' is not a valid image tag (letters, digits, _ . -; at most 128)"
 }
 
 # check_config: the connection settings, before anything is written or run.
 check_config() {
     require_env DEPLOY_HOST DEPLOY_USER SSH_KEY SSH_KNOWN_HOSTS
     # shellcheck disable=SC2153 # set by the caller; require_env checked it
-    [[ $DEPLOY_HOST =~ ^[A-Za-z0-9.:_-]+$ ]] || die "DEPLOY_HOST '$DEPLOY_HOST' is not a host name or address"
-    [[ $DEPLOY_USER =~ ^[A-Za-z0-9._][A-Za-z0-9._-]*$ ]] || die "DEPLOY_USER '$DEPLOY_USER' is not a user name"
+    [[ $DEPLOY_HOST =~ ^[A-Za-z0-9.:_-]+$ ]] || bad_setting "DEPLOY_HOST '$DEPLOY_HOST' is not a host name or address"
+    [[ $DEPLOY_USER =~ ^[A-Za-z0-9._][A-Za-z0-9._-]*$ ]] || bad_setting "DEPLOY_USER '$DEPLOY_USER' is not a user name"
     if [[ ! $DEPLOY_PORT =~ ^[0-9]+$ ]] || ((DEPLOY_PORT < 1 || DEPLOY_PORT > 65535)); then
-        die "DEPLOY_PORT '$DEPLOY_PORT' is not a port"
+        bad_setting "DEPLOY_PORT '$DEPLOY_PORT' is not a port"
     fi
-    [[ $NAMESPACE =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "NAMESPACE '$NAMESPACE' is not a Kubernetes namespace name"
-    [[ $DEPLOY_DIR =~ ^[A-Za-z0-9._/-]+$ && $DEPLOY_DIR != *..* ]] || die "DEPLOY_DIR '$DEPLOY_DIR' must be a plain path (letters, digits, . _ - /)"
+    [[ $NAMESPACE =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || bad_setting "NAMESPACE '$NAMESPACE' is not a Kubernetes namespace name"
+    [[ $DEPLOY_DIR =~ ^[A-Za-z0-9._/-]+$ && $DEPLOY_DIR != *..* ]] || bad_setting "DEPLOY_DIR '$DEPLOY_DIR' must be a plain path (letters, digits, . _ - /)"
     check_number VALIDATE_TIMEOUT VALIDATE_INTERVAL ROLLOUT_TIMEOUT KEEP_RELEASES
 }
 
@@ -90,7 +94,7 @@ setup_ssh() {
         elif [[ -f $SSH_KEY && -r $SSH_KEY ]]; then
             tr -d '\r' <"$SSH_KEY" >"$SSH_DIR/key"
         else
-            die "SSH_KEY is neither a private key (content starting with -----BEGIN) nor a readable file"
+            bad_setting "SSH_KEY is neither a private key (content starting with -----BEGIN) nor a readable file"
         fi
         if [[ -f $SSH_KNOWN_HOSTS ]]; then
             tr -d '\r' <"$SSH_KNOWN_HOSTS" >"$SSH_DIR/known_hosts"
@@ -99,10 +103,10 @@ setup_ssh() {
         fi
     ) || exit 1
     grep -qE '^[^#]*[[:space:]](ssh-ed25519|ssh-rsa|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9@.-]+)[[:space:]]+[A-Za-z0-9+/=]+' "$SSH_DIR/known_hosts" ||
-        die "SSH_KNOWN_HOSTS holds no host key line (known_hosts format: HOST KEYTYPE BASE64): get one with ssh-keyscan -p $DEPLOY_PORT $DEPLOY_HOST and check its fingerprint"
+        bad_setting "SSH_KNOWN_HOSTS holds no host key line (known_hosts format: HOST KEYTYPE BASE64): get one with ssh-keyscan -p $DEPLOY_PORT $DEPLOY_HOST and check its fingerprint"
     if [[ $DEPLOY_PORT == 22 ]]; then host_entry=$DEPLOY_HOST; else host_entry="[$DEPLOY_HOST]:$DEPLOY_PORT"; fi
     ssh-keygen -F "$host_entry" -f "$SSH_DIR/known_hosts" >/dev/null 2>&1 ||
-        die "SSH_KNOWN_HOSTS has no key for $host_entry: get it with ssh-keyscan -p $DEPLOY_PORT $DEPLOY_HOST and check its fingerprint"
+        bad_setting "SSH_KNOWN_HOSTS has no key for $host_entry: get it with ssh-keyscan -p $DEPLOY_PORT $DEPLOY_HOST and check its fingerprint"
     SSH_OPTS=(
         -F /dev/null -p "$DEPLOY_PORT" -i "$SSH_DIR/key"
         -o BatchMode=yes -o IdentitiesOnly=yes

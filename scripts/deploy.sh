@@ -57,7 +57,7 @@ usage() {
 case ${1:-} in
     -h | --help) usage; exit 0 ;;
     '') ;;
-    *) die "unknown argument: $1 (configuration comes from the environment; see --help)" ;;
+    *) bad_setting "unknown argument: $1 (configuration comes from the environment; see --help)" ;;
 esac
 
 : "${REGISTRY:=ghcr.io/black-friday-lab}"
@@ -65,13 +65,13 @@ require_env IMAGE_TAG
 check_config
 check_tag IMAGE_TAG "$IMAGE_TAG"
 [[ $REGISTRY =~ ^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]$ ]] ||
-    die "REGISTRY '$REGISTRY' is not a lowercase registry path (e.g. ghcr.io/owner)"
+    bad_setting "REGISTRY '$REGISTRY' is not a lowercase registry path (e.g. ghcr.io/owner)"
 # Coralogix: the collector's second --config and its non-secret settings.
 CORALOGIX_APPLICATION_NAME=${CORALOGIX_APPLICATION_NAME:-black-friday-lab}
 CORALOGIX_SUBSYSTEM_NAME=${CORALOGIX_SUBSYSTEM_NAME:-lab}
 if [[ -n ${CORALOGIX_PRIVATE_KEY:-} ]]; then
     [[ -n ${CORALOGIX_DOMAIN:-} ]] ||
-        die "CORALOGIX_DOMAIN is not set: it is required with CORALOGIX_PRIVATE_KEY (your account's Coralogix domain, e.g. eu2.coralogix.com)"
+        bad_setting "CORALOGIX_DOMAIN is not set: it is required with CORALOGIX_PRIVATE_KEY (your account's Coralogix domain, e.g. eu2.coralogix.com)"
     otelcol_extra_config=/etc/otelcol/coralogix.yaml
 else
     otelcol_extra_config=/etc/otelcol/none.yaml
@@ -79,10 +79,10 @@ else
         log "CORALOGIX_DOMAIN is set but CORALOGIX_PRIVATE_KEY is not: Coralogix stays off for this release"
 fi
 [[ -z ${CORALOGIX_DOMAIN:-} || $CORALOGIX_DOMAIN =~ ^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$ ]] ||
-    die "CORALOGIX_DOMAIN '$CORALOGIX_DOMAIN' is not a domain name (e.g. eu2.coralogix.com, without https://)"
+    bad_setting "CORALOGIX_DOMAIN '$CORALOGIX_DOMAIN' is not a domain name (e.g. eu2.coralogix.com, without https://)"
 for var in CORALOGIX_APPLICATION_NAME CORALOGIX_SUBSYSTEM_NAME; do
     [[ ${!var} =~ ^[A-Za-z0-9][A-Za-z0-9\ ._/-]{0,99}$ ]] ||
-        die "$var '${!var}' may hold letters, digits, spaces and . _ / - (at most 100)"
+        bad_setting "$var '${!var}' may hold letters, digits, spaces and . _ / - (at most 100)"
 done
 MANIFESTS=${MANIFESTS_DIR:-$ROOT/k8s/generated}
 compgen -G "$MANIFESTS/*.yaml" >/dev/null || die "no manifests in $MANIFESTS (npm run k8s:generate)"

@@ -33,10 +33,10 @@ case ${1:-} in
     -h | --help) usage; exit 0 ;;
     --list) action=status ;;
     '') ;;
-    -*) die "unknown option: $1 (see --help)" ;;
+    -*) bad_setting "unknown option: $1 (see --help)" ;;
     *) tag=$1 ;;
 esac
-[[ $# -le 1 ]] || die "one TAG at most (see --help)"
+[[ $# -le 1 ]] || bad_setting "one TAG at most (see --help)"
 check_config
 [[ -z $tag ]] || check_tag TAG "$tag"
 setup_ssh

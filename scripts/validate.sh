@@ -27,7 +27,7 @@ usage() {
 case ${1:-} in
     -h | --help) usage; exit 0 ;;
     '') ;;
-    *) die "unknown argument: $1 (configuration comes from the environment; see --help)" ;;
+    *) bad_setting "unknown argument: $1 (configuration comes from the environment; see --help)" ;;
 esac
 check_config
 setup_ssh

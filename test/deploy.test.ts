@@ -133,9 +133,11 @@ describe('the scripts, before any SSH', () => {
 
   it('name the missing variable and stop', async () => {
     const run = await deploy('v1', { DEPLOY_HOST: '' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.output).toMatch(/^deploy: DEPLOY_HOST is not set/m);
-    expect((await script('rollback.sh', { SSH_KNOWN_HOSTS: '' })).stderr).toMatch(/^rollback: SSH_KNOWN_HOSTS is not set/m);
+    const rollback = await script('rollback.sh', { SSH_KNOWN_HOSTS: '' });
+    expect(rollback.code).toBe(2);
+    expect(rollback.stderr).toMatch(/^rollback: SSH_KNOWN_HOSTS is not set/m);
     expect((await script('validate.sh', { SSH_KEY: '' })).stderr).toMatch(/^validate: SSH_KEY is not set/m);
     expect((await script('deploy.sh', {})).stderr).toMatch(/^deploy: IMAGE_TAG is not set/m);
   });
@@ -151,7 +153,7 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(existsSync(releaseDir())).toBe(false);
     // And a host missing from SSH_KNOWN_HOSTS is refused before connecting at all.
     const other = await deploy('v1', { SSH_KNOWN_HOSTS: host.knownHosts.replace('127.0.0.1', '127.0.0.2') });
-    expect(other.code).toBe(1);
+    expect(other.code).toBe(2);
     expect(other.output).toMatch(/SSH_KNOWN_HOSTS has no key for \[127\.0\.0\.1\]/);
     expect(calls()).toEqual([]);
   });
@@ -170,7 +172,7 @@ describe('deploy, rollback and validate over SSH', () => {
     faults({});
     const run = await deploy('v1', { SSH_KEY: host.keyPath, SSH_KNOWN_HOSTS: path.join(host.dir, 'known_hosts_file') });
     // SSH_KNOWN_HOSTS as a path that does not exist is read as content: no host key line.
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.output).toMatch(/SSH_KNOWN_HOSTS holds no host key line/);
     writeFileSync(path.join(host.dir, 'known_hosts_file'), host.knownHosts);
     const ok = await deploy('v1', { SSH_KEY: host.keyPath, SSH_KNOWN_HOSTS: path.join(host.dir, 'known_hosts_file') });
@@ -194,17 +196,17 @@ describe('deploy, rollback and validate over SSH', () => {
     const before = calls().length;
     const cluster = JSON.stringify(state());
     const run = await deploy('v1x', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^deploy: CORALOGIX_DOMAIN is not set: it is required with CORALOGIX_PRIVATE_KEY/m);
     const url = await deploy('v1x', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123', CORALOGIX_DOMAIN: 'https://eu2.coralogix.com' });
-    expect(url.code).toBe(1);
+    expect(url.code).toBe(2);
     expect(url.stderr).toMatch(/CORALOGIX_DOMAIN 'https:\/\/eu2\.coralogix\.com' is not a domain name/);
     const name = await deploy('v1x', {
       CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123',
       CORALOGIX_DOMAIN: 'eu2.coralogix.com',
       CORALOGIX_APPLICATION_NAME: 'a"b',
     });
-    expect(name.code).toBe(1);
+    expect(name.code).toBe(2);
     expect(name.stderr).toMatch(/CORALOGIX_APPLICATION_NAME 'a"b' may hold letters, digits/);
     for (const r of [run, url, name]) expect(r.output + r.summary).not.toMatch(/cx-secret-value-123/);
     expect(calls().length).toBe(before);
