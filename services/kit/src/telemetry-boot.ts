@@ -39,14 +39,14 @@ export function startTelemetry(options: StartOptions = {}): boolean {
   // Loaded only when wanted: the SDK and the instrumentations cost memory and start-up
   // time. Only the libraries the lab uses are patched (http, undici, koa, pg, knex,
   // ioredis, pino): the auto-instrumentation bundle would load some forty packages.
-  const { startNodeSdk } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { startLabSdk } = require('./otel-sdk.js') as typeof import('./otel-sdk.js');
   const { LabSampler } = require('./lab-sampler.js') as typeof import('./lab-sampler.js');
-  const sdk = startNodeSdk({
+  const shutdown = startLabSdk({
     resourceAttributes: labResourceAttributes(),
     sampler: new LabSampler(),
     instrumentations: options.autoInstrument === false ? [] : labInstrumentations(),
   });
-  registerTelemetryShutdown(() => sdk.shutdown());
+  registerTelemetryShutdown(shutdown);
   return true;
 }
 

@@ -1,0 +1,183 @@
+/**
+ * The OpenTelemetry SDK set up from the standard environment, for what the lab uses:
+ * the same steps and defaults as `@opentelemetry/sdk-node`'s `startNodeSdk`, without
+ * loading the exporters, propagators and configuration-file support the lab never
+ * uses (gRPC, Zipkin, Prometheus, B3, YAML: about 12 MiB per process).
+ *
+ * Read from the environment, as the specification names them: OTEL_TRACES_EXPORTER,
+ * OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER (`otlp` by default, `console`, `none`);
+ * OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL (`http/protobuf` by default, `http/json`);
+ * the exporters' own OTEL_EXPORTER_OTLP_* endpoint, headers and timeout variables;
+ * OTEL_BSP_*, OTEL_BLRP_*, OTEL_METRIC_EXPORT_INTERVAL/TIMEOUT; OTEL_SERVICE_NAME and
+ * OTEL_RESOURCE_ATTRIBUTES; OTEL_LOG_LEVEL. gRPC and Prometheus are not bundled: they
+ * are reported and OTLP/HTTP (protobuf) is used instead.
+ */
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import type { Sampler } from '@opentelemetry/sdk-trace';
+
+export interface LabSdkOptions {
+  resourceAttributes: Record<string, string>;
+  sampler: Sampler;
+  instrumentations: Instrumentation[];
+}
+
+type Signal = 'traces' | 'metrics' | 'logs';
+
+interface Shutdownable {
+  shutdown(): Promise<void>;
+}
+
+/** The exporters OTEL_<SIGNAL>_EXPORTER names (default otlp); none when it says `none`. */
+export function exporterNames(signal: Signal, env: NodeJS.ProcessEnv = process.env): string[] {
+  const names = (env[`OTEL_${signal.toUpperCase()}_EXPORTER`] ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  if (names.includes('none')) return [];
+  return names.length ? [...new Set(names)] : ['otlp'];
+}
+
+/** The OTLP protocol of a signal: `http/protobuf` or `http/json`. */
+export function otlpProtocol(signal: Signal, env: NodeJS.ProcessEnv = process.env): 'http/protobuf' | 'http/json' {
+  const variable = `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_PROTOCOL`;
+  const given = (env[variable] ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? '').trim();
+  if (given === '' || given === 'http/protobuf' || given === 'http/json') return given || 'http/protobuf';
+  warn(
+    `OTLP protocol "${given}" (${env[variable] ? variable : 'OTEL_EXPORTER_OTLP_PROTOCOL'}) is not bundled with the lab: exporting ${signal} over http/protobuf (port 4318)`,
+  );
+  return 'http/protobuf';
+}
+
+function warn(message: string): void {
+  (require('@opentelemetry/api') as typeof import('@opentelemetry/api')).diag.warn(message);
+}
+
+function positive(name: string): number | undefined {
+  const value = Number(process.env[name]);
+  return process.env[name]?.trim() && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+function spanProcessors(): import('@opentelemetry/sdk-trace').SpanProcessor[] {
+  const sdk = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
+  return exporterNames('traces').flatMap((name): import('@opentelemetry/sdk-trace').SpanProcessor[] => {
+    if (name === 'console') return [new sdk.SimpleSpanProcessor({ exporter: new sdk.ConsoleSpanExporter() })];
+    if (name !== 'otlp') {
+      warn(`unsupported OTEL_TRACES_EXPORTER value "${name}" (supported: otlp, console, none)`);
+      return [];
+    }
+    const { OTLPTraceExporter } =
+      otlpProtocol('traces') === 'http/json'
+        ? (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http'))
+        : (require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto'));
+    return [
+      new sdk.BatchSpanProcessor({
+        exporter: new OTLPTraceExporter(),
+        maxQueueSize: positive('OTEL_BSP_MAX_QUEUE_SIZE'),
+        scheduledDelayMillis: positive('OTEL_BSP_SCHEDULE_DELAY'),
+        exportTimeoutMillis: positive('OTEL_BSP_EXPORT_TIMEOUT'),
+        maxExportBatchSize: positive('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+      }),
+    ];
+  });
+}
+
+function metricReaders() {
+  const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+  return exporterNames('metrics').flatMap((name) => {
+    if (name === 'console') return [new sdk.PeriodicExportingMetricReader({ exporter: new sdk.ConsoleMetricExporter() })];
+    if (name !== 'otlp') {
+      warn(`unsupported OTEL_METRICS_EXPORTER value "${name}" (supported: otlp, console, none)`);
+      return [];
+    }
+    const { OTLPMetricExporter } =
+      otlpProtocol('metrics') === 'http/json'
+        ? (require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http'))
+        : (require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto'));
+    const exportIntervalMillis = positive('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000;
+    const exportTimeoutMillis = Math.min(positive('OTEL_METRIC_EXPORT_TIMEOUT') ?? 30_000, exportIntervalMillis);
+    return [new sdk.PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis, exportTimeoutMillis })];
+  });
+}
+
+function logProcessors(): import('@opentelemetry/sdk-logs').LogRecordProcessor[] {
+  const sdk = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
+  return exporterNames('logs').flatMap((name): import('@opentelemetry/sdk-logs').LogRecordProcessor[] => {
+    if (name === 'console') return [new sdk.SimpleLogRecordProcessor({ exporter: new sdk.ConsoleLogRecordExporter() })];
+    if (name !== 'otlp') {
+      warn(`unsupported OTEL_LOGS_EXPORTER value "${name}" (supported: otlp, console, none)`);
+      return [];
+    }
+    const { OTLPLogExporter } =
+      otlpProtocol('logs') === 'http/json'
+        ? (require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http'))
+        : (require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto'));
+    return [
+      new sdk.BatchLogRecordProcessor({
+        exporter: new OTLPLogExporter(),
+        maxQueueSize: positive('OTEL_BLRP_MAX_QUEUE_SIZE'),
+        scheduledDelayMillis: positive('OTEL_BLRP_SCHEDULE_DELAY'),
+        exportTimeoutMillis: positive('OTEL_BLRP_EXPORT_TIMEOUT'),
+        maxExportBatchSize: positive('OTEL_BLRP_MAX_EXPORT_BATCH_SIZE'),
+      }),
+    ];
+  });
+}
+
+/** The resource as sdk-node builds it: defaults, service/host/process detectors, OTEL_RESOURCE_ATTRIBUTES, then ours. */
+function labResource(attributes: Record<string, string>) {
+  const r = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  return r
+    .defaultResource()
+    .merge(
+      r.detectResources({
+        detectors: [r.serviceInstanceIdDetector, r.serviceNameEnvDetector, r.hostDetector, r.osDetector, r.processDetector],
+      }),
+    )
+    .merge(r.detectResources({ detectors: [r.resourceAttributesEnvDetector] }))
+    .merge(r.resourceFromAttributes(attributes));
+}
+
+/** Starts tracing, metrics and logs as the environment asks; resolves nothing, returns the shutdown. */
+export function startLabSdk(options: LabSdkOptions): () => Promise<void> {
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
+  const { AsyncLocalStorageContextManager } =
+    require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
+
+  api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: core.diagLogLevelFromString(process.env.OTEL_LOG_LEVEL ?? 'info') });
+  // Patch the libraries before anything else loads them.
+  if (options.instrumentations.length) registerInstrumentations({ instrumentations: options.instrumentations });
+
+  const resource = labResource(options.resourceAttributes);
+  const toShutdown: Shutdownable[] = [];
+  const readers = metricReaders();
+  if (readers.length) {
+    const { MeterProvider } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+    const meterProvider = new MeterProvider({ resource, readers });
+    toShutdown.push(meterProvider);
+    api.metrics.setGlobalMeterProvider(meterProvider);
+    for (const instrumentation of options.instrumentations) instrumentation.setMeterProvider(api.metrics.getMeterProvider());
+  }
+  const processors = spanProcessors();
+  if (processors.length) {
+    const { TracerProvider } = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
+    const tracerProvider = new TracerProvider({ resource, sampler: options.sampler, spanProcessors: processors });
+    toShutdown.push(tracerProvider);
+    api.trace.setGlobalTracerProvider(tracerProvider);
+  }
+  const logs = logProcessors();
+  if (logs.length) {
+    const { LoggerProvider } = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
+    const loggerProvider = new LoggerProvider({ resource, processors: logs });
+    toShutdown.push(loggerProvider);
+    api.logs.setGlobalLoggerProvider(loggerProvider);
+  }
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.propagation.setGlobalPropagator(
+    new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+  );
+  return async () => {
+    await Promise.all(toShutdown.map((provider) => provider.shutdown()));
+  };
+}
