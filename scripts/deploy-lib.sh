@@ -136,7 +136,7 @@ remote_script() {
     done
     cat "$SCRIPTS_DIR/release-host.sh"
     # One line, stdin closed: nothing the host runs can read the rest of this program.
-    printf 'release_host_main'
+    printf 'release_host_run'
     printf ' %q' "$@"
     printf ' </dev/null; exit $?\n'
 }
