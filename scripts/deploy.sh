@@ -20,6 +20,10 @@
 #    checks that every Deployment this release changed is back on its previous images,
 #    validates, and exits 1 with what failed and what was restored (4 when the restore
 #    failed too). A first deploy has nothing to roll back to, and says so.
+# Steps 2-4 run on the host detached from the SSH session, logged to
+# DEPLOY_DIR/NAMESPACE/runs/<id>.log (streamed here): when the connection drops, the
+# deploy still ends there, rolled back if it failed, and frees the lock; rollback.sh
+# --list shows how it ended and its log.
 #
 # Release:
 #   IMAGE_TAG          the tag of every service image, e.g. the commit SHA (required)
@@ -51,7 +55,7 @@ source "$SCRIPTS_DIR/lib.sh"
 source "$SCRIPTS_DIR/deploy-lib.sh"
 
 usage() {
-    sed -n '2,46s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
+    sed -n '2,50s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
     printf '\n%s\n' "$CONNECTION_HELP"
 }
 case ${1:-} in
@@ -181,4 +185,6 @@ case $status:$outcome in
         [[ $status -ne 0 ]] || status=1
         ;;
 esac
+host_log=$(results log | tail -n 1)
+[[ -z $host_log ]] || summary_add "" "The host's log of this run: \`$host_log\`."
 exit "$status"
