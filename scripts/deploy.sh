@@ -44,7 +44,8 @@
 #
 # Exit status: 0 deployed, 1 failed (rolled back when there was a release to go back
 # to), 2 bad settings, 3 the host's lock is held, 4 failed and the restore failed too,
-# 255 SSH refused (e.g. the host key does not match SSH_KNOWN_HOSTS).
+# 255 SSH refused (e.g. the host key does not match SSH_KNOWN_HOSTS), or the connection
+# dropped during the deploy (which carries on on the host: see its log).
 set -euo pipefail
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$SCRIPTS_DIR")
@@ -55,7 +56,7 @@ source "$SCRIPTS_DIR/lib.sh"
 source "$SCRIPTS_DIR/deploy-lib.sh"
 
 usage() {
-    sed -n '2,50s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
+    sed -n '2,52s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
     printf '\n%s\n' "$CONNECTION_HELP"
 }
 case ${1:-} in
@@ -177,7 +178,11 @@ case $status:$outcome in
         summary_add "**Refused**: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
         ;;
     255:*)
-        summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        if [[ -n $(results log) ]]; then
+            summary_add "**Connection lost** to \`$DEPLOY_HOST\` during the run: it carries on there by itself (rolled back if it fails); \`rollback.sh --list\` shows how it ended."
+        else
+            summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        fi
         ;;
     *)
         log "failed before deploying (exit $status): $(results error | tail -n 1)"
