@@ -126,19 +126,36 @@ async function until(test: () => boolean, what: string) {
     await sleep(100);
   }
 }
+/** The processes sshd started for the connections open now. */
+const sshdSessions = () =>
+  readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === host.sshdPid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
 /**
  * Deploys `tag` and drops the connection once the host has started (holds the lock):
- * SIGKILL to deploy.sh's whole process group, its ssh client included. Returns what
- * the client printed before, and the host's log of the run once that run has ended.
+ * 'client' SIGKILLs deploy.sh's whole process group, its ssh client included (a
+ * cancelled job); 'network' SIGKILLs the host's sshd for the connection, so the client
+ * sees it drop (a runner losing its network). Returns what the client printed, and the
+ * host's log of the run once that run has ended.
  */
-async function droppedDeploy(tag: string, env: Record<string, string> = {}) {
+async function droppedDeploy(tag: string, how: 'client' | 'network', env: Record<string, string> = {}) {
   const owner = path.join(releaseDir(), 'lock.owner');
   const run = start('deploy.sh', { IMAGE_TAG: tag, ...env });
   await until(() => existsSync(owner) && readFileSync(owner, 'utf8').includes(`deploy of ${tag}`), 'the host to take the lock');
   await sleep(300);
-  process.kill(-run.pid, 'SIGKILL');
+  if (how === 'client') process.kill(-run.pid, 'SIGKILL');
+  else for (const pid of sshdSessions()) process.kill(pid, 'SIGKILL');
   const client = await run.done;
-  expect(client.code).toBe(-1); // killed: no exit status
+  // Killed: no exit status; or ssh's 255 for a lost connection.
+  expect(client.code, client.output).toBe(how === 'client' ? -1 : 255);
   const logPath = /log (\S+\.log)/.exec(readFileSync(owner, 'utf8'))?.[1] ?? '';
   expect(client.output).toContain(`its log: ${logPath}`);
   // The host carries on by itself: the run ends, records its outcome and frees the lock.
@@ -417,10 +434,10 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
   });
 
-  it('a deploy whose connection drops midway still fails over to the previous release on the host, and frees the lock', async () => {
+  it('a deploy whose connection drops midway (the job killed) still fails over to the previous release on the host, and frees the lock', async () => {
     // Slow rollouts, then a validation that fails: the client is gone long before.
     faults({ rolloutDelayMs: 1500, httpFail: { v8: ['/api/checkout'] } });
-    const dropped = await droppedDeploy('v8', { VALIDATE_TIMEOUT: '2' });
+    const dropped = await droppedDeploy('v8', 'client', { VALIDATE_TIMEOUT: '2' });
     expect(dropped.client.output).not.toMatch(/rolled back/);
     expect(dropped.status).toBe('1');
     expect(dropped.log).toMatch(/FAILED: validation failed after 2s: .*api\/checkout/);
@@ -436,9 +453,14 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(list.stdout).toContain(`${dropped.logPath}  1`);
   }, 60_000);
 
-  it('a deploy whose connection drops midway and would have succeeded is recorded; the next deploy gets the lock', async () => {
+  it('a deploy whose connection drops midway (the network) and would have succeeded is recorded; the next deploy gets the lock', async () => {
     faults({ rolloutDelayMs: 1500 });
-    const dropped = await droppedDeploy('v9');
+    const dropped = await droppedDeploy('v9', 'network');
+    expect(dropped.client.output).toContain(
+      `the connection to ${host.user}@127.0.0.1:${host.port} dropped while the deploy ran (ssh's message above); it carries on there by itself`,
+    );
+    expect(dropped.client.output).not.toMatch(/nothing was run there/);
+    expect(dropped.client.summary).toMatch(/\*\*Connection lost\*\*/);
     expect(dropped.status).toBe('0');
     expect(dropped.log).toMatch(/deployed v9; the release record: current=v9 previous=v6/);
     expectAllOn('v9');
