@@ -136,18 +136,21 @@ remote_script() {
     done
     cat "$SCRIPTS_DIR/release-host.sh"
     # One line, stdin closed: nothing the host runs can read the rest of this program.
-    printf 'release_host_main'
+    printf 'release_host_run'
     printf ' %q' "$@"
     printf ' </dev/null; exit $?\n'
 }
 
 # run_remote ACTION [ARG]: run release-host.sh ACTION on the host. Its log goes to
 # stderr as it happens; its result lines (key=value) to $SSH_DIR/result. Returns its
-# exit status, or 255 when ssh could not run it (connection, host key, login).
+# exit status, or 255 when ssh could not run it (connection, host key, login) or the
+# connection dropped during a deploy or rollback (then results log names its host log).
 run_remote() {
     local status=0
     remote_script "$@" | ssh "${SSH_OPTS[@]}" "$DEPLOY_USER@$DEPLOY_HOST" 'bash -s' >"$SSH_DIR/result" || status=$?
-    if [[ $status -eq 255 ]]; then
+    if [[ $status -eq 255 && -n $(results log) ]]; then
+        log "the connection to $DEPLOY_USER@$DEPLOY_HOST:$DEPLOY_PORT dropped while the $1 ran (ssh's message above); it carries on there by itself to the end (rolled back if it fails) and frees the lock: its log on the host is $(results log | tail -n 1); rollback.sh --list shows how it ended" >&2
+    elif [[ $status -eq 255 ]]; then
         log "could not run on $DEPLOY_USER@$DEPLOY_HOST:$DEPLOY_PORT over SSH (ssh's message above: a host key that does not match SSH_KNOWN_HOSTS, an unreachable host or a refused login); nothing was run there" >&2
     fi
     return "$status"

@@ -20,6 +20,10 @@
 #    checks that every Deployment this release changed is back on its previous images,
 #    validates, and exits 1 with what failed and what was restored (4 when the restore
 #    failed too). A first deploy has nothing to roll back to, and says so.
+# Steps 2-4 run on the host detached from the SSH session, logged to
+# DEPLOY_DIR/NAMESPACE/runs/<id>.log (streamed here): when the connection drops, the
+# deploy still ends there, rolled back if it failed, and frees the lock; rollback.sh
+# --list shows how it ended and its log.
 #
 # Release:
 #   IMAGE_TAG          the tag of every service image, e.g. the commit SHA (required)
@@ -40,7 +44,8 @@
 #
 # Exit status: 0 deployed, 1 failed (rolled back when there was a release to go back
 # to), 2 bad settings, 3 the host's lock is held, 4 failed and the restore failed too,
-# 255 SSH refused (e.g. the host key does not match SSH_KNOWN_HOSTS).
+# 255 SSH refused (e.g. the host key does not match SSH_KNOWN_HOSTS), or the connection
+# dropped during the deploy (which carries on on the host: see its log).
 set -euo pipefail
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$SCRIPTS_DIR")
@@ -51,7 +56,7 @@ source "$SCRIPTS_DIR/lib.sh"
 source "$SCRIPTS_DIR/deploy-lib.sh"
 
 usage() {
-    sed -n '2,46s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
+    sed -n '2,52s/^# \{0,1\}//p' "$SCRIPTS_DIR/deploy.sh"
     printf '\n%s\n' "$CONNECTION_HELP"
 }
 case ${1:-} in
@@ -173,7 +178,11 @@ case $status:$outcome in
         summary_add "**Refused**: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
         ;;
     255:*)
-        summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        if [[ -n $(results log) ]]; then
+            summary_add "**Connection lost** to \`$DEPLOY_HOST\` during the run: it carries on there by itself (rolled back if it fails); \`rollback.sh --list\` shows how it ended."
+        else
+            summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        fi
         ;;
     *)
         log "failed before deploying (exit $status): $(results error | tail -n 1)"
@@ -181,4 +190,6 @@ case $status:$outcome in
         [[ $status -ne 0 ]] || status=1
         ;;
 esac
+host_log=$(results log | tail -n 1)
+[[ -z $host_log ]] || summary_add "" "The host's log of this run: \`$host_log\`."
 exit "$status"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The host side of deploy.sh, rollback.sh and validate.sh. They send this file over SSH,
 # preceded by their settings (and, for a deploy, the rendered manifests), to `bash -s`
-# on the host. Needs only bash, coreutils, tar, base64, flock and kubectl there.
+# on the host. Needs only bash, coreutils, tar, base64, flock, setsid and kubectl there.
 #
 #   release_host_main deploy TAG     apply the bundled manifests of TAG, wait, validate;
 #                                    on failure restore the release that ran before
@@ -9,12 +9,20 @@
 #   release_host_main validate       check the running release
 #   release_host_main status         print the release record and the kept releases
 #
+# deploy.sh and rollback.sh call release_host_run instead: it runs the deploy or
+# rollback detached from the SSH session (setsid, its own session, stdin closed, its
+# output in a log file) and streams that log back, so a dropped connection (a runner
+# that loses its network, a cancelled job) does not stop it halfway: the run goes on
+# to the end, automatic rollback included, records the outcome and frees the lock.
+#
 # On the host, DEPLOY_DIR/NAMESPACE/ (relative to the user's home) holds:
 #   release        the record: current=TAG, previous=TAG, updated=, by=
 #   history        one line per deploy or rollback: time, action, tag, outcome, by (tab-separated)
 #   releases/TAG/  the manifests each release applied (the last KEEP_RELEASES, and always
 #                  the current and previous ones): what a rollback applies again
 #   lock           flock(1) lock held for a whole deploy or rollback; lock.owner says by whom
+#   runs/ID.log    each deploy's or rollback's host log (the last 20 runs); ID.result its
+#                  result lines, ID.status its exit status once it has ended
 #
 # Log lines go to stderr; result lines (key=value) to stdout for the calling script.
 # Exit status: 0 done, 1 the release failed (restored when possible), 2 bad settings,
@@ -45,8 +53,8 @@ record_set() { # CURRENT PREVIOUS
     mv -f "$BASE/release.tmp" "$BASE/release"
 }
 
-history_add() { # ACTION TAG OUTCOME
-    printf '%s\t%s\t%s\t%s\t%s\n' "$(stamp)" "$1" "$2" "$3" "$DEPLOY_OWNER" >>"$BASE/history"
+history_add() { # ACTION TAG OUTCOME (and the run's log, when detached)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(stamp)" "$1" "$2" "$3" "$DEPLOY_OWNER" "${RUN:+$RUN.log}" >>"$BASE/history"
 }
 
 # Keep the newest KEEP_RELEASES manifest sets, and always the current and previous.
@@ -74,7 +82,7 @@ take_lock() { # WHAT
         result locked "${holder:-unknown}"
         fatal 3 "another deploy or rollback holds the lock on $(hostname) ($BASE/lock): ${holder:-unknown holder}"
     fi
-    printf '%s by %s, pid %s on %s, since %s\n' "$1" "$DEPLOY_OWNER" "$$" "$(hostname)" "$(stamp)" >"$BASE/lock.owner"
+    printf '%s by %s, pid %s on %s, since %s%s\n' "$1" "$DEPLOY_OWNER" "$BASHPID" "$(hostname)" "$(stamp)" "${RUN:+, log $RUN.log}" >"$BASE/lock.owner"
     trap 'rm -f "$BASE/lock.owner" "$ERRORS"' EXIT
 }
 
@@ -145,6 +153,7 @@ wait_rollouts() {
     return "$status"
 }
 
+# shellcheck disable=SC2089 # a JavaScript program, passed as one argument
 readonly PROBE_JS='const [m, u, b] = process.argv.slice(1); fetch(u, { method: m, body: b, headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(15000) }).then((r) => { console.log(r.status); }, (e) => { console.error("probe: " + u + ": " + e.message); process.exit(1); });'
 
 # The last line a command wrote to $ERRORS (kubectl's errors can run to many lines).
@@ -380,6 +389,12 @@ do_status() {
     ls -1t "$BASE/releases" 2>/dev/null | sed 's/^/  /'
     printf 'history (last 10):\n'
     tail -n 10 "$BASE/history" 2>/dev/null | sed 's/^/  /'
+    printf 'host logs of the last runs, newest first (exit status, or still running):\n'
+    local log
+    # shellcheck disable=SC2012 # run ids: no odd characters
+    { ls -1t "$BASE/runs"/*.log 2>/dev/null || true; } | head -n 5 | while IFS= read -r log; do
+        printf '  %s  %s\n' "$log" "$(cat "${log%.log}.status" 2>/dev/null || printf 'running, or ended without a status')"
+    done
 }
 
 release_host_main() {
@@ -400,4 +415,70 @@ release_host_main() {
         status) do_status ;;
         *) fatal 2 "unknown action '$action'" ;;
     esac
+}
+
+# ------------------------------------------------- detached from the session --
+
+# release_host_run ACTION [TAG]: deploy and rollback run detached (see the top of this
+# file); validate and status run here, in the session.
+release_host_run() {
+    local action=${1:-} base runs run pid status i
+    case $action in
+        deploy | rollback) ;;
+        *) release_host_main "$@"; return ;;
+    esac
+    command -v setsid >/dev/null 2>&1 || fatal 2 "setsid (util-linux) is not installed on $(hostname)"
+    cd ~ || fatal 2 "cannot enter the home directory of $(id -un)"
+    base=${DEPLOY_DIR:?}/${NAMESPACE:?}
+    [[ $base == /* ]] || base=$PWD/$base
+    runs=$base/runs
+    mkdir -p "$runs"
+    # The newest 20 runs are kept (the one that holds the lock, if any, among them).
+    # shellcheck disable=SC2012 # run ids: no odd characters
+    { ls -1t "$runs"/*.log 2>/dev/null || true; } | tail -n +20 | while IFS= read -r pid; do
+        rm -f "${pid%.log}".log "${pid%.log}".result "${pid%.log}".status "${pid%.log}".pid
+    done
+    run=$runs/$(date -u +%Y%m%dT%H%M%SZ)-$action-$$
+    : >"$run.log"
+    say "this $action runs on $(hostname) detached from this connection; its log: $run.log"
+    result log "$run.log"
+    # The settings, the secrets and the functions go to the detached bash through a
+    # pipe: never on a command line, never in a file.
+    {
+        printf 'set -euo pipefail\n'
+        # shellcheck disable=SC2090 # declare -p quotes PROBE_JS itself
+        declare -p NAMESPACE DEPLOY_DIR REMOTE_KUBECTL VALIDATE_TIMEOUT VALIDATE_INTERVAL VALIDATE_FRONTEND_URL \
+            ROLLOUT_TIMEOUT KEEP_RELEASES DEPLOY_OWNER PROBE_JS
+        local var
+        for var in BUNDLE_B64 CORALOGIX_PRIVATE_KEY_B64 LAB_CONTROL_TOKEN_B64; do
+            [[ -z ${!var+set} ]] || declare -p "$var"
+        done
+        declare -f
+        printf 'RUN=%q\n' "$run"
+        printf 'release_host_detached'
+        printf ' %q' "$@"
+        printf '\n'
+    } | setsid bash -s >>"$run.log" 2>&1 &
+    # Its pid, once it has started; then its log until it ends.
+    for ((i = 0; i < 300; i++)); do
+        [[ -s $run.pid || -e $run.status ]] && break
+        sleep 0.1
+    done
+    pid=$(cat "$run.pid" 2>/dev/null) || fatal 1 "the detached $action did not start on $(hostname): see $run.log"
+    tail -n +1 -s 0.2 -f --pid="$pid" "$run.log" >&2 || true
+    status=$(cat "$run.status" 2>/dev/null) ||
+        fatal 1 "the $action on $(hostname) ended without an exit status (killed?): see $run.log"
+    cat "$run.result" 2>/dev/null || true
+    return "$status"
+}
+
+# release_host_detached ACTION [TAG]: the detached run (its own session, output to
+# RUN.log): release_host_main, then its exit status in RUN.status.
+release_host_detached() {
+    local status=0
+    printf '%s\n' "$$" >"$RUN.pid"
+    (release_host_main "$@") </dev/null >"$RUN.result" 2>>"$RUN.log" &
+    wait "$!" || status=$?
+    printf '%s\n' "$status" >"$RUN.status.tmp"
+    mv -f "$RUN.status.tmp" "$RUN.status"
 }

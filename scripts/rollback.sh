@@ -10,10 +10,13 @@
 # applies the manifests kept for TAG (DEPLOY_DIR/NAMESPACE/releases/TAG/), deletes the
 # Deployments TAG does not have, waits for every rollout (ROLLOUT_TIMEOUT), validates
 # (VALIDATE_TIMEOUT), and records TAG as the current release and the one it replaced as
-# the previous one (so a second rollback without a tag goes forward again).
+# the previous one (so a second rollback without a tag goes forward again). It runs on
+# the host detached from the SSH session (log: DEPLOY_DIR/NAMESPACE/runs/<id>.log,
+# streamed here), so a dropped connection does not stop it halfway.
 #
 # Exit status: 0 rolled back and valid, 1 failed (nothing to roll back to, TAG not kept,
-# a rollout or the validation failed), 2 bad settings, 3 the lock is held, 255 SSH refused.
+# a rollout or the validation failed), 2 bad settings, 3 the lock is held, 255 SSH refused
+# (or the connection dropped during the rollback, which carries on on the host).
 # DEPLOY_SUMMARY_FILE (default $GITHUB_STEP_SUMMARY): a Markdown summary is appended.
 set -euo pipefail
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +27,7 @@ source "$SCRIPTS_DIR/lib.sh"
 source "$SCRIPTS_DIR/deploy-lib.sh"
 
 usage() {
-    sed -n '2,18s/^# \{0,1\}//p' "$SCRIPTS_DIR/rollback.sh"
+    sed -n '2,22s/^# \{0,1\}//p' "$SCRIPTS_DIR/rollback.sh"
     printf '\n%s\n' "$CONNECTION_HELP"
 }
 action=rollback
@@ -72,11 +75,17 @@ case $status:$outcome in
         summary_add "**Refused**: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
         ;;
     255:*)
-        summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        if [[ -n $(results log) ]]; then
+            summary_add "**Connection lost** to \`$DEPLOY_HOST\` during the run: it carries on there by itself (rolled back if it fails); \`rollback.sh --list\` shows how it ended."
+        else
+            summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+        fi
         ;;
     *)
         log "failed (exit $status): $(results error | tail -n 1)"
         summary_add "**Failed** (exit $status): $(results error | tail -n 1)"
         ;;
 esac
+host_log=$(results log | tail -n 1)
+[[ -z $host_log ]] || summary_add "" "The host's log of this run: \`$host_log\`."
 exit "$status"

@@ -28,6 +28,10 @@ let runs = 0;
 
 /** Runs a script with only the environment given (and PATH/HOME), like a CI step. */
 function script(name: string, env: Record<string, string>, args: string[] = []): Promise<Run> {
+  return start(name, env, args).done;
+}
+/** The same, started in its own process group (pid = its id), to be killed midway. */
+function start(name: string, env: Record<string, string>, args: string[] = []): { pid: number; done: Promise<Run> } {
   const summaryFile = path.join(host.dir, `summary-${++runs}.md`);
   const fullEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -50,8 +54,12 @@ function script(name: string, env: Record<string, string>, args: string[] = []):
     ...env,
   };
   for (const [k, v] of Object.entries(fullEnv)) if (v === '') delete fullEnv[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(ROOT, 'scripts', name), ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', [path.join(ROOT, 'scripts', name), ...args], {
+    env: fullEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const done = new Promise<Run>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
     let output = '';
@@ -68,6 +76,7 @@ function script(name: string, env: Record<string, string>, args: string[] = []):
       resolve({ code: code ?? -1, stdout, stderr, output, summary: existsSync(summaryFile) ? readFileSync(summaryFile, 'utf8') : '' }),
     );
   });
+  return { pid: child.pid ?? 0, done };
 }
 const deploy = (tag: string, env: Record<string, string> = {}) => script('deploy.sh', { IMAGE_TAG: tag, ...env });
 
@@ -108,6 +117,57 @@ function filesUnder(dir: string): [string, string][] {
     .map((file) => [file, readFileSync(file, 'utf8')]);
 }
 const history = () => readFileSync(path.join(releaseDir(), 'history'), 'utf8').trim().split('\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits (up to 30 s) until `test` holds. */
+async function until(test: () => boolean, what: string) {
+  const deadline = Date.now() + 30_000;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+/** The processes sshd started for the connections open now. */
+const sshdSessions = () =>
+  readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === host.sshdPid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+/**
+ * Deploys `tag` and drops the connection once the host has started (holds the lock):
+ * 'client' SIGKILLs deploy.sh's whole process group, its ssh client included (a
+ * cancelled job); 'network' SIGKILLs the host's sshd for the connection, so the client
+ * sees it drop (a runner losing its network). Returns what the client printed, and the
+ * host's log of the run once that run has ended.
+ */
+async function droppedDeploy(tag: string, how: 'client' | 'network', env: Record<string, string> = {}) {
+  const owner = path.join(releaseDir(), 'lock.owner');
+  const run = start('deploy.sh', { IMAGE_TAG: tag, ...env });
+  await until(() => existsSync(owner) && readFileSync(owner, 'utf8').includes(`deploy of ${tag}`), 'the host to take the lock');
+  await sleep(300);
+  if (how === 'client') process.kill(-run.pid, 'SIGKILL');
+  else for (const pid of sshdSessions()) process.kill(pid, 'SIGKILL');
+  const client = await run.done;
+  // Killed: no exit status; or ssh's 255 for a lost connection.
+  expect(client.code, client.output).toBe(how === 'client' ? -1 : 255);
+  const logPath = /log (\S+\.log)/.exec(readFileSync(owner, 'utf8'))?.[1] ?? '';
+  expect(client.output).toContain(`its log: ${logPath}`);
+  // The host carries on by itself: the run ends, records its outcome and frees the lock.
+  await until(() => history().some((line) => line.includes(`\tdeploy\t${tag}\t`)) && !existsSync(owner), `the host to finish ${tag}`);
+  await until(() => existsSync(logPath.replace(/\.log$/, '.status')), 'the exit status');
+  return {
+    client,
+    log: readFileSync(logPath, 'utf8'),
+    logPath,
+    status: readFileSync(logPath.replace(/\.log$/, '.status'), 'utf8').trim(),
+  };
+}
 const faults = (f: object) => writeFileSync(path.join(host.cluster, 'faults.json'), JSON.stringify(f));
 const calls = () =>
   existsSync(path.join(host.cluster, 'calls.log'))
@@ -373,4 +433,45 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(staging).toMatch(/^current=s1$/m);
     expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
   });
+
+  it('a deploy whose connection drops midway (the job killed) still fails over to the previous release on the host, and frees the lock', async () => {
+    // Slow rollouts, then a validation that fails: the client is gone long before.
+    faults({ rolloutDelayMs: 1500, httpFail: { v8: ['/api/checkout'] } });
+    const dropped = await droppedDeploy('v8', 'client', { VALIDATE_TIMEOUT: '2' });
+    expect(dropped.client.output).not.toMatch(/rolled back/);
+    expect(dropped.status).toBe('1');
+    expect(dropped.log).toMatch(/FAILED: validation failed after 2s: .*api\/checkout/);
+    expect(dropped.log).toMatch(/rolled back to v6: every Deployment the release changed runs its previous images again/);
+    expectAllOn('v6');
+    expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
+    expect(history().at(-1)).toBe(
+      `${history().at(-1)?.split('\t')[0]}\tdeploy\tv8\tfailed, rolled back to v6\ttest run ${runs}\t${dropped.logPath}`,
+    );
+    // A later run shows how it ended, and where its log is.
+    const list = await script('rollback.sh', {}, ['--list']);
+    expect(list.stdout).toContain(`failed, rolled back to v6`);
+    expect(list.stdout).toContain(`${dropped.logPath}  1`);
+  }, 60_000);
+
+  it('a deploy whose connection drops midway (the network) and would have succeeded is recorded; the next deploy gets the lock', async () => {
+    faults({ rolloutDelayMs: 1500 });
+    const dropped = await droppedDeploy('v9', 'network');
+    expect(dropped.client.output).toContain(
+      `the connection to ${host.user}@127.0.0.1:${host.port} dropped while the deploy ran (ssh's message above); it carries on there by itself`,
+    );
+    expect(dropped.client.output).not.toMatch(/nothing was run there/);
+    expect(dropped.client.summary).toMatch(/\*\*Connection lost\*\*/);
+    expect(dropped.status).toBe('0');
+    expect(dropped.log).toMatch(/deployed v9; the release record: current=v9 previous=v6/);
+    expectAllOn('v9');
+    expect(record()).toMatchObject({ current: 'v9', previous: 'v6' });
+    expect(history().at(-1)).toMatch(/\tdeploy\tv9\tdeployed\t/);
+    faults({});
+    const next = await deploy('v10');
+    expect(next.code, next.output).toBe(0);
+    expect(next.output).toMatch(/its log: \S+\/runs\/\S+-deploy-\d+\.log/);
+    expect(next.summary).toMatch(/The host's log of this run: `\S+\/runs\/\S+\.log`/);
+    expectAllOn('v10');
+    expect(record()).toMatchObject({ current: 'v10', previous: 'v9' });
+  }, 60_000);
 });

@@ -30,6 +30,8 @@ export interface SshHost {
   kubectl: string;
   cluster: string;
   sshdLog: () => string;
+  /** The listening sshd's pid (its children serve the connections). */
+  sshdPid: number;
   stop: () => Promise<void>;
 }
 
@@ -154,6 +156,7 @@ export async function startSshHost(): Promise<SshHost> {
     kubectl,
     cluster,
     sshdLog: () => log,
+    sshdPid: running.pid ?? 0,
     stop: async () => {
       if (running.exitCode === null) {
         const exited = new Promise((resolve) => running.once('exit', resolve));
