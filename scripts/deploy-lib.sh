@@ -167,3 +167,29 @@ summary_add() {
     local file=${DEPLOY_SUMMARY_FILE:-${GITHUB_STEP_SUMMARY:-}}
     [[ -z $file ]] || printf '%s\n' "$@" >>"$file"
 }
+
+# report_refused STATUS: what deploy and rollback both say when the host's lock is
+# held (3) or SSH failed (255), in the log and the summary; 1 for any other status.
+report_refused() {
+    case $1 in
+        3)
+            log "refused: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
+            summary_add "**Refused**: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
+            ;;
+        255)
+            if [[ -n $(results log) ]]; then
+                summary_add "**Connection lost** to \`$DEPLOY_HOST\` during the run: it carries on there by itself (rolled back if it fails); \`rollback.sh --list\` shows how it ended."
+            else
+                summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
+            fi
+            ;;
+        *) return 1 ;;
+    esac
+}
+
+# summary_host_log: the summary's last line, where the host keeps this run's log.
+summary_host_log() {
+    local host_log
+    host_log=$(results log | tail -n 1)
+    [[ -z $host_log ]] || summary_add "" "The host's log of this run: \`$host_log\`."
+}

@@ -173,16 +173,8 @@ case $status:$outcome in
         esac
         [[ $status -ne 0 ]] || status=1
         ;;
-    3:*)
-        log "refused: $(results locked | tail -n 1 | sed 's/^/another deploy or rollback holds the lock: /')"
-        summary_add "**Refused**: another deploy or rollback holds the lock: $(results locked | tail -n 1)"
-        ;;
-    255:*)
-        if [[ -n $(results log) ]]; then
-            summary_add "**Connection lost** to \`$DEPLOY_HOST\` during the run: it carries on there by itself (rolled back if it fails); \`rollback.sh --list\` shows how it ended."
-        else
-            summary_add "**Not started**: SSH to \`$DEPLOY_HOST\` was refused (host key, connection or login); nothing ran there."
-        fi
+    3:* | 255:*)
+        report_refused "$status"
         ;;
     *)
         log "failed before deploying (exit $status): $(results error | tail -n 1)"
@@ -190,6 +182,5 @@ case $status:$outcome in
         [[ $status -ne 0 ]] || status=1
         ;;
 esac
-host_log=$(results log | tail -n 1)
-[[ -z $host_log ]] || summary_add "" "The host's log of this run: \`$host_log\`."
+summary_host_log
 exit "$status"
