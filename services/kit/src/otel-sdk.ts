@@ -52,6 +52,16 @@ function warn(message: string): void {
   (require('@opentelemetry/api') as typeof import('@opentelemetry/api')).diag.warn(message);
 }
 
+/** The OTLP/HTTP exporter module of a signal: JSON or protobuf, as its protocol says. */
+function otlpModule<J, P>(signal: Signal, json: () => J, protobuf: () => P): J | P {
+  return otlpProtocol(signal) === 'http/json' ? json() : protobuf();
+}
+
+function unsupported(signal: Signal, name: string): [] {
+  warn(`unsupported OTEL_${signal.toUpperCase()}_EXPORTER value "${name}" (supported: otlp, console, none)`);
+  return [];
+}
+
 function positive(name: string): number | undefined {
   const value = Number(process.env[name]);
   return process.env[name]?.trim() && Number.isFinite(value) && value > 0 ? value : undefined;
@@ -61,14 +71,12 @@ function spanProcessors(): import('@opentelemetry/sdk-trace').SpanProcessor[] {
   const sdk = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace');
   return exporterNames('traces').flatMap((name): import('@opentelemetry/sdk-trace').SpanProcessor[] => {
     if (name === 'console') return [new sdk.SimpleSpanProcessor({ exporter: new sdk.ConsoleSpanExporter() })];
-    if (name !== 'otlp') {
-      warn(`unsupported OTEL_TRACES_EXPORTER value "${name}" (supported: otlp, console, none)`);
-      return [];
-    }
-    const { OTLPTraceExporter } =
-      otlpProtocol('traces') === 'http/json'
-        ? (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http'))
-        : (require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto'));
+    if (name !== 'otlp') return unsupported('traces', name);
+    const { OTLPTraceExporter } = otlpModule(
+      'traces',
+      () => require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http'),
+      () => require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto'),
+    );
     return [
       new sdk.BatchSpanProcessor({
         exporter: new OTLPTraceExporter(),
@@ -85,14 +93,12 @@ function metricReaders() {
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   return exporterNames('metrics').flatMap((name) => {
     if (name === 'console') return [new sdk.PeriodicExportingMetricReader({ exporter: new sdk.ConsoleMetricExporter() })];
-    if (name !== 'otlp') {
-      warn(`unsupported OTEL_METRICS_EXPORTER value "${name}" (supported: otlp, console, none)`);
-      return [];
-    }
-    const { OTLPMetricExporter } =
-      otlpProtocol('metrics') === 'http/json'
-        ? (require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http'))
-        : (require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto'));
+    if (name !== 'otlp') return unsupported('metrics', name);
+    const { OTLPMetricExporter } = otlpModule(
+      'metrics',
+      () => require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http'),
+      () => require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto'),
+    );
     const exportIntervalMillis = positive('OTEL_METRIC_EXPORT_INTERVAL') ?? 60_000;
     const exportTimeoutMillis = Math.min(positive('OTEL_METRIC_EXPORT_TIMEOUT') ?? 30_000, exportIntervalMillis);
     return [new sdk.PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis, exportTimeoutMillis })];
@@ -103,14 +109,12 @@ function logProcessors(): import('@opentelemetry/sdk-logs').LogRecordProcessor[]
   const sdk = require('@opentelemetry/sdk-logs') as typeof import('@opentelemetry/sdk-logs');
   return exporterNames('logs').flatMap((name): import('@opentelemetry/sdk-logs').LogRecordProcessor[] => {
     if (name === 'console') return [new sdk.SimpleLogRecordProcessor({ exporter: new sdk.ConsoleLogRecordExporter() })];
-    if (name !== 'otlp') {
-      warn(`unsupported OTEL_LOGS_EXPORTER value "${name}" (supported: otlp, console, none)`);
-      return [];
-    }
-    const { OTLPLogExporter } =
-      otlpProtocol('logs') === 'http/json'
-        ? (require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http'))
-        : (require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto'));
+    if (name !== 'otlp') return unsupported('logs', name);
+    const { OTLPLogExporter } = otlpModule(
+      'logs',
+      () => require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http'),
+      () => require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto'),
+    );
     return [
       new sdk.BatchLogRecordProcessor({
         exporter: new OTLPLogExporter(),
