@@ -19,12 +19,15 @@ COPY services/payment/package.json services/payment/
 COPY services/product-catalog/package.json services/product-catalog/
 COPY services/recommendation/package.json services/recommendation/
 COPY services/shipping/package.json services/shipping/
+# Developer-tool workspaces (packages/*): only their manifests, so that the lockfile
+# matches; their code never enters an image.
+COPY packages/dashboards/package.json packages/dashboards/
 # Install scripts stay off: the image's own Node is the runtime (the `node` dev
 # dependency only pins Node 24 for developers).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
 COPY services ./services
-RUN npx tsc -b \
+RUN npx tsc -b services/*/ \
  && mkdir -p /out \
  && for dir in services/*/; do \
       mkdir -p "/out/$dir" && cp -r "$dir/package.json" "$dir/dist" "/out/$dir"; \

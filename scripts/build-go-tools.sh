@@ -3,26 +3,39 @@
 #   kompose     Compose -> Kubernetes converter (k8s/generated/), the version
 #               required in tools/go/kompose/go.mod
 #   actionlint  GitHub Actions workflow linter, ACTIONLINT_VERSION below
+#   prometheus  Prometheus 3, the local metrics backend (OTLP receiver, HTTP
+#               API), module version PROMETHEUS_VERSION below
+#   promtool    Prometheus's rule checker and rule unit-test runner, same version
+#   jaeger      Jaeger v2, the local trace backend and query API for the trace
+#               UI, the version required in tools/go/jaeger/go.mod (JAEGER_RELEASE)
 #
 #   bash scripts/build-go-tools.sh [TOOL...]            build what is missing or stale
 #   bash scripts/build-go-tools.sh --print-path TOOL    print TOOL's binary path, build nothing
 #   bash scripts/build-go-tools.sh --force [TOOL...]    rebuild even when up to date
 #
-# TOOL is kompose, actionlint or all (the default). Prints one `tool: path`
-# line per tool on stdout (progress goes to stderr); --print-path with a single
-# tool prints just its path.
+# TOOL is kompose, actionlint, prometheus, promtool, jaeger or all (the
+# default: every tool). Prints one `tool: path` line per tool on stdout
+# (progress goes to stderr); --print-path with a single tool prints just its
+# path.
 #
 # Everything lives outside the repository, in the tools cache:
 #   BFL_TOOLS_CACHE (default ~/.cache/black-friday-lab/tools)
 #     kompose-vV/kompose                the binary ...
 #     kompose-vV/kompose.sha256         ... and the hash of the recipe it was built from
-#     kompose-vV.build.log              the last build's log (same for actionlint)
+#     kompose-vV.build.log              the last build's log (same for the others)
+# where V is the release the binary reports (prometheus-v3.16.0, jaeger-v2.12.0).
 #
-# kompose's go.mod has replace directives, so `go install kompose@V` is refused:
-# it is built from the small module tools/go/kompose, which requires it as a
-# tool, repeats its replace directives and pins every module in go.sum.
-# Modules come from GOPROXY; compiles run at the lowest priority on
-# BFL_BUILD_JOBS cores (default 1, all cores when CI=true). Needs Go >= 1.25.
+# The go.mod of kompose and of Jaeger has replace directives, so `go install
+# kompose@V` is refused: each is built from a small module (tools/go/kompose,
+# tools/go/jaeger) that requires it as a tool, repeats its replace directives
+# and pins every module in go.sum. prometheus, promtool and actionlint are
+# `go install`ed. Release builds stamp their version with -ldflags; these do
+# too, so `prometheus --version`, `promtool --version` and `jaeger version`
+# report the release (revision unknown). Built from source, Prometheus has no
+# web UI (its HTTP API works) and Jaeger serves a placeholder page instead of
+# the Jaeger UI (its API works). Modules come from GOPROXY; compiles run at the
+# lowest priority on BFL_BUILD_JOBS cores (default 1, all cores when CI=true).
+# Needs Go >= 1.25, and for Prometheus the Go its go.mod names (>= 1.26.7).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_PREFIX=build-go-tools
@@ -33,15 +46,25 @@ readonly ACTIONLINT_VERSION=v1.7.12
 readonly ACTIONLINT_PACKAGE=github.com/rhysd/actionlint/cmd/actionlint
 readonly KOMPOSE_MODULE=github.com/kubernetes/kompose
 readonly KOMPOSE_DIR=tools/go/kompose
+# Prometheus 3.N.P is module version v0.3NN.P (v0.316.0 is Prometheus 3.16.0);
+# the build checks the module's VERSION file against it.
+readonly PROMETHEUS_VERSION=v0.316.0
+readonly PROMETHEUS_MODULE=github.com/prometheus/prometheus
+readonly JAEGER_MODULE=github.com/jaegertracing/jaeger
+readonly JAEGER_DIR=tools/go/jaeger
+# The Jaeger v2 release tagged on the commit of the module version
+# tools/go/jaeger/go.mod requires: Jaeger tags v1.N.P and v2.(N-63).P together
+# (v1.75.0 / v2.12.0), and the Go module only has the v1 tags.
+readonly JAEGER_RELEASE=v2.12.0
 readonly MIN_GO_MINOR=25
-readonly ALL_TOOLS=(kompose actionlint)
+readonly ALL_TOOLS=(kompose actionlint prometheus promtool jaeger)
 # Flags every build uses; part of the recipe hash.
 readonly BUILD_FLAGS=(-trimpath -buildvcs=false "-ldflags=-s -w")
 CACHE=${BFL_TOOLS_CACHE:-$HOME/.cache/black-friday-lab/tools}
 # One core by default (a developer machine stays usable); all of them in CI.
 if [[ ${CI:-} == true ]]; then JOBS=${BFL_BUILD_JOBS:-$(nproc)}; else JOBS=${BFL_BUILD_JOBS:-1}; fi
 
-usage() { sed -n '2,25s/^# \{0,1\}//p' scripts/build-go-tools.sh; }
+usage() { sed -n '2,38s/^# \{0,1\}//p' scripts/build-go-tools.sh; }
 note() { log "$@" >&2; }
 
 mode=build
@@ -52,7 +75,7 @@ while [[ $# -gt 0 ]]; do
         --force) mode=force ;;
         -h | --help) usage; exit 0 ;;
         all) tools+=("${ALL_TOOLS[@]}") ;;
-        kompose | actionlint) tools+=("$1") ;;
+        kompose | actionlint | prometheus | promtool | jaeger) tools+=("$1") ;;
         *) die "unknown argument: $1 (tools: ${ALL_TOOLS[*]} or all; see --help)" ;;
     esac
     shift
@@ -62,28 +85,65 @@ done
 mapfile -t tools < <(printf '%s\n' "${tools[@]}" | awk '!seen[$0]++')
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "BFL_BUILD_JOBS must be a positive integer, not '$JOBS'"
 
-# The kompose release tools/go/kompose/go.mod requires.
-kompose_version() {
-    local versions
-    [[ -f $KOMPOSE_DIR/go.mod ]] || die "$KOMPOSE_DIR/go.mod is missing"
-    versions=$(awk -v m="$KOMPOSE_MODULE" '$1 == "require" && $2 == m { print $3 } $1 == m { print $2 }' "$KOMPOSE_DIR/go.mod")
+# The module each tool is built from, the package that is its command, and the
+# small module under tools/go it is built in (none: `go install PACKAGE@VERSION`).
+declare -A MODULE=(
+    [kompose]=$KOMPOSE_MODULE [actionlint]=github.com/rhysd/actionlint
+    [prometheus]=$PROMETHEUS_MODULE [promtool]=$PROMETHEUS_MODULE [jaeger]=$JAEGER_MODULE
+)
+declare -A PACKAGE=(
+    [kompose]=$KOMPOSE_MODULE [actionlint]=$ACTIONLINT_PACKAGE
+    [prometheus]=$PROMETHEUS_MODULE/cmd/prometheus [promtool]=$PROMETHEUS_MODULE/cmd/promtool
+    [jaeger]=$JAEGER_MODULE/cmd/jaeger
+)
+declare -A TOOL_DIR=([kompose]=$KOMPOSE_DIR [jaeger]=$JAEGER_DIR)
+
+# required_version DIR MODULE: the release DIR/go.mod requires MODULE at.
+required_version() {
+    local dir=$1 module=$2 versions
+    [[ -f $dir/go.mod ]] || die "$dir/go.mod is missing"
+    versions=$(awk -v m="$module" '$1 == "require" && $2 == m { print $3 } $1 == m { print $2 }' "$dir/go.mod")
     [[ $versions =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
-        die "$KOMPOSE_DIR/go.mod must require $KOMPOSE_MODULE at one release vX.Y.Z (found: ${versions:-nothing})"
+        die "$dir/go.mod must require $module at one release vX.Y.Z (found: ${versions:-nothing})"
     printf '%s\n' "$versions"
 }
 
+# The module version a tool is built from.
 version_of() {
     case $1 in
-        kompose) kompose_version ;;
+        kompose | jaeger) required_version "${TOOL_DIR[$1]}" "${MODULE[$1]}" ;;
         actionlint) printf '%s\n' "$ACTIONLINT_VERSION" ;;
+        prometheus | promtool) printf '%s\n' "$PROMETHEUS_VERSION" ;;
+    esac
+}
+
+# release_of TOOL MODULE-VERSION: the release the binary reports, when it is
+# not the module version.
+release_of() {
+    case $1 in
+        prometheus | promtool)
+            [[ $2 =~ ^v0\.3([0-9]{2,})\.([0-9]+)$ ]] ||
+                die "PROMETHEUS_VERSION must be a Prometheus 3 module version v0.3NN.P (Prometheus 3.NN.P), not $2"
+            printf 'v3.%d.%d\n' "$((10#${BASH_REMATCH[1]}))" "${BASH_REMATCH[2]}"
+            ;;
+        jaeger)
+            local v1_minor=-1 v2_minor=-2
+            [[ $2 =~ ^v1\.([0-9]+)\. ]] && v1_minor=${BASH_REMATCH[1]}
+            [[ $JAEGER_RELEASE =~ ^v2\.([0-9]+)\.[0-9]+$ ]] && v2_minor=${BASH_REMATCH[1]}
+            ((v2_minor + 63 == v1_minor)) ||
+                die "JAEGER_RELEASE $JAEGER_RELEASE is not the Jaeger v2 release of module version $2 ($JAEGER_DIR/go.mod): Jaeger tags v1.N.P with v2.(N-63).P, update both together"
+            printf '%s\n' "$JAEGER_RELEASE"
+            ;;
+        *) printf '%s\n' "$2" ;;
     esac
 }
 
 CACHE=$(mkdir -p "$CACHE" && cd "$CACHE" && pwd)
-declare -A VERSION BINARY
+declare -A VERSION RELEASE BINARY
 for tool in "${tools[@]}"; do
     VERSION[$tool]=$(version_of "$tool")
-    BINARY[$tool]=$CACHE/$tool-${VERSION[$tool]}/$tool
+    RELEASE[$tool]=$(release_of "$tool" "${VERSION[$tool]}")
+    BINARY[$tool]=$CACHE/$tool-${RELEASE[$tool]}/$tool
 done
 
 if [[ $mode == print ]]; then
@@ -95,15 +155,34 @@ if [[ $mode == print ]]; then
     exit 0
 fi
 
+# build_flags TOOL: sets FLAGS to BUILD_FLAGS, with the version stamps of the
+# tool's release builds (their Makefile/.promu.yml) added to -ldflags.
+build_flags() {
+    local stamps=
+    case $1 in
+        prometheus | promtool)
+            stamps="-X github.com/prometheus/common/version.Version=${RELEASE[$1]#v}"
+            stamps+=" -X github.com/prometheus/common/version.BuildUser=black-friday-lab"
+            ;;
+        jaeger) stamps="-X $JAEGER_MODULE/internal/version.latestVersion=${RELEASE[$1]}" ;;
+    esac
+    FLAGS=("${BUILD_FLAGS[@]}")
+    [[ -z $stamps ]] || FLAGS[-1]+=" $stamps" # -ldflags=... is BUILD_FLAGS's last
+}
+
 # What a binary is built from: the flags, the package and version, and for
-# kompose its module files (go.mod pins the replaces, go.sum every module).
+# kompose and jaeger their module files (go.mod pins the replaces, go.sum
+# every module).
 recipe_hash() {
+    local FLAGS
+    build_flags "$1"
     {
-        printf '%s\n' "$1" "${VERSION[$1]}" "${BUILD_FLAGS[@]}"
-        case $1 in
-            kompose) cat "$KOMPOSE_DIR/go.mod" "$KOMPOSE_DIR/go.sum" ;;
-            actionlint) printf '%s\n' "$ACTIONLINT_PACKAGE" ;;
-        esac
+        printf '%s\n' "$1" "${VERSION[$1]}" "${FLAGS[@]}"
+        if [[ -n ${TOOL_DIR[$1]:-} ]]; then
+            cat "${TOOL_DIR[$1]}/go.mod" "${TOOL_DIR[$1]}/go.sum"
+        else
+            printf '%s\n' "${PACKAGE[$1]}"
+        fi
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -115,7 +194,7 @@ up_to_date() {
 pending=()
 for tool in "${tools[@]}"; do
     if [[ $mode == build ]] && up_to_date "$tool"; then
-        note "$tool ${VERSION[$tool]} is up to date"
+        note "$tool ${RELEASE[$tool]} is up to date"
     else
         pending+=("$tool")
     fi
@@ -151,23 +230,32 @@ GOPROXY_IN_USE=$(go env GOPROXY)
 now_ms() { date +%s%3N; }
 elapsed() { local ms=$(($(now_ms) - $1)); printf '%dm%02ds' $((ms / 60000)) $((ms / 1000 % 60)); }
 
-# Explains a failed module download from log $2 for tool $1, or returns 1
-# when the log shows none.
+# Explains a failed build or module download from log $2 for tool $1, or
+# returns 1 when the log shows no known cause.
 explain_module_failure() {
-    local lines hint
+    local lines hint dir=${TOOL_DIR[$1]:-}
+    if grep -qE 'contains one or more (replace|exclude) directives' "$2"; then
+        die "the go.mod of ${MODULE[$1]} ${VERSION[$1]} has replace or exclude directives, so \`go install ${PACKAGE[$1]}@${VERSION[$1]}\` is refused (log: $2). Fix: build it from a small module tools/go/$1 that requires it as a tool and repeats them, as $JAEGER_DIR does"
+    fi
+    lines=$(grep -E 'requires go >= ' "$2" | sed -E 's/^[[:space:]]+//' | sort -u | head -n 3) || true
+    if [[ -n $lines ]]; then
+        printf '%s\n' "$lines" >&2
+        die "$1 ${RELEASE[$1]} needs a newer Go than $GO_VERSION (see above; full log: $2): install it from https://go.dev/dl/, or let go fetch it (GOTOOLCHAIN=auto)"
+    fi
     lines=$(grep -E '403 Forbidden|404 Not Found|410 Gone|not available|no matching versions|unknown revision|invalid version|missing go.sum entry|updates to go.mod needed|go.mod file indicates replacement' "$2" |
         sed -E 's/^[[:space:]]+//' | sort -u | head -n 12) || true
     [[ -n $lines ]] || return 1
     printf '%s\n' "$lines" >&2
-    if grep -qE 'missing go.sum entry|updates to go.mod needed' <<<"$lines"; then
-        die "$KOMPOSE_DIR/go.mod and go.sum are out of step (see above; full log: $2): run \`go mod tidy\` in $KOMPOSE_DIR and commit both"
+    if [[ -n $dir ]] && grep -qE 'missing go.sum entry|updates to go.mod needed' <<<"$lines"; then
+        die "$dir/go.mod and go.sum are out of step (see above; full log: $2): run \`go mod tidy\` in $dir and commit both"
     fi
-    if [[ $1 == kompose ]]; then
-        hint="pick another kompose release in $KOMPOSE_DIR/go.mod (copy its replace directives, then \`go mod tidy\`), or add a replace directive there that points the module above at a version the proxy has"
-    else
-        hint="pick another ACTIONLINT_VERSION in scripts/build-go-tools.sh"
-    fi
-    die "a Go module needed by $1 ${VERSION[$1]} is not available from GOPROXY=$GOPROXY_IN_USE (see above; full log: $2). Fix: $hint"
+    case $1 in
+        kompose) hint="pick another kompose release in $dir/go.mod (copy its replace directives, then \`go mod tidy\`), or add a replace directive there that points the module above at a version the proxy has" ;;
+        jaeger) hint="pick another Jaeger release in $dir/go.mod (copy its replace directives, then \`go mod tidy\`) and set JAEGER_RELEASE in scripts/build-go-tools.sh to its v2 release, or add a replace directive in $dir/go.mod that points the module above at a version the proxy has" ;;
+        prometheus | promtool) hint="pick another PROMETHEUS_VERSION in scripts/build-go-tools.sh (Prometheus 3.N.P is module version v0.3NN.P)" ;;
+        *) hint="pick another ACTIONLINT_VERSION in scripts/build-go-tools.sh" ;;
+    esac
+    die "a Go module needed by $1 ${RELEASE[$1]} is not available from GOPROXY=$GOPROXY_IN_USE (see above; full log: $2). Fix: $hint"
 }
 
 # replaces_of GOMOD: one `old[@v] => new[@v]` line per replace directive.
@@ -194,41 +282,79 @@ run_logged() {
     if ! nice -n 19 "$@" >>"$build_log" 2>&1; then
         explain_module_failure "$tool" "$build_log" || {
             tail -n 20 "$build_log" >&2
-            die "$tool ${VERSION[$tool]}: \`$*\` failed (log: $build_log)"
+            die "$tool ${RELEASE[$tool]}: \`$*\` failed (log: $build_log)"
         }
     fi
 }
 
+# module_source TOOL LOG: fetch the module TOOL is built from (the version its
+# tools/go module requires, or VERSION) and set SRC_GOMOD (its go.mod), SRC_GO
+# (the Go version that names) and SRC_DIR (its source; go install tools only:
+# in a tools/go module, `go mod download` could add to go.sum).
+module_source() {
+    local tool=$1 build_log=$2 info
+    if [[ -n ${TOOL_DIR[$tool]:-} ]]; then
+        info=$(cd "${TOOL_DIR[$tool]}" && go list -m -f '|{{.GoMod}}|{{.GoVersion}}' "${MODULE[$tool]}" 2>>"$build_log")
+    else
+        info=$(nice -n 19 go mod download "${MODULE[$tool]}@${VERSION[$tool]}" 2>>"$build_log" &&
+            go list -m -f '{{.Dir}}|{{.GoMod}}|{{.GoVersion}}' "${MODULE[$tool]}@${VERSION[$tool]}" 2>>"$build_log")
+    fi || explain_module_failure "$tool" "$build_log" ||
+        die "cannot resolve ${MODULE[$tool]} ${VERSION[$tool]}${TOOL_DIR[$tool]:+ from ${TOOL_DIR[$tool]}} (log: $build_log)"
+    IFS='|' read -r SRC_DIR SRC_GOMOD SRC_GO <<<"$info"
+}
+
+# require_module_go TOOL: the Go in use must be at least the one TOOL's module
+# names (Prometheus 3.16: 1.26.7), unless GOTOOLCHAIN lets go fetch that one.
+require_module_go() {
+    local have=${GO_VERSION#go} toolchain
+    have=${have%% *}
+    [[ -n $SRC_GO && $(printf '%s\n' "$SRC_GO" "$have" | sort -V | head -n 1) != "$SRC_GO" ]] || return 0
+    toolchain=$(go env GOTOOLCHAIN)
+    [[ $toolchain != local ]] ||
+        die "$1 ${RELEASE[$1]} needs Go $SRC_GO or newer (the go line of ${MODULE[$1]} ${VERSION[$1]}'s go.mod), this is $GO_VERSION: install it from https://go.dev/dl/, or let go fetch it (GOTOOLCHAIN=auto)"
+    note "$1 ${RELEASE[$1]} needs Go $SRC_GO, newer than $GO_VERSION: GOTOOLCHAIN=$toolchain decides which go builds it"
+}
+
 # build_into TOOL DIR: put a fresh TOOL binary at DIR/TOOL.
 build_into() {
-    local tool=$1 dir=$2 build_log=$CACHE/$1-${VERSION[$1]}.build.log upstream missing
+    local tool=$1 dir=$2 build_log=$CACHE/$1-${RELEASE[$1]}.build.log missing release FLAGS SRC_DIR SRC_GOMOD SRC_GO
+    build_flags "$tool"
+    module_source "$tool" "$build_log"
+    require_module_go "$tool"
     case $tool in
-        kompose)
+        kompose | jaeger)
             # A dependency's replace directives do not apply to the module that
-            # requires it: ours must include every one of kompose's.
-            upstream=$(cd "$KOMPOSE_DIR" && go list -m -f '{{.GoMod}}' "$KOMPOSE_MODULE" 2>>"$build_log") ||
-                explain_module_failure "$tool" "$build_log" ||
-                die "cannot resolve $KOMPOSE_MODULE ${VERSION[$tool]} from $KOMPOSE_DIR (log: $build_log)"
-            missing=$(comm -23 <(replaces_of "$upstream") <(replaces_of "$KOMPOSE_DIR/go.mod"))
+            # requires it: ours must include every one of upstream's.
+            missing=$(comm -23 <(replaces_of "$SRC_GOMOD") <(replaces_of "${TOOL_DIR[$tool]}/go.mod"))
             [[ -z $missing ]] ||
-                die "$KOMPOSE_DIR/go.mod lacks replace directives of $KOMPOSE_MODULE ${VERSION[$tool]}'s go.mod, copy them: $(paste -sd ';' <<<"$missing" | sed 's/;/; /g')"
-            (cd "$KOMPOSE_DIR" && run_logged "$tool" "$build_log" \
-                go build -mod=readonly "${BUILD_FLAGS[@]}" -o "$dir/$tool" "$KOMPOSE_MODULE")
+                die "${TOOL_DIR[$tool]}/go.mod lacks replace directives of ${MODULE[$tool]} ${VERSION[$tool]}'s go.mod, copy them: $(paste -sd ';' <<<"$missing" | sed 's/;/; /g')"
+            (cd "${TOOL_DIR[$tool]}" && run_logged "$tool" "$build_log" \
+                go build -mod=readonly "${FLAGS[@]}" -o "$dir/$tool" "${PACKAGE[$tool]}")
             ;;
-        actionlint)
+        *)
+            if [[ $tool == prometheus || $tool == promtool ]]; then
+                # The release PROMETHEUS_VERSION stands for must be the module's own.
+                release=$(cat "$SRC_DIR/VERSION" 2>/dev/null) || true
+                [[ $release == "${RELEASE[$tool]#v}" ]] ||
+                    die "$PROMETHEUS_MODULE ${VERSION[$tool]} is Prometheus ${release:-?} (its VERSION file), not ${RELEASE[$tool]#v}: fix PROMETHEUS_VERSION in scripts/build-go-tools.sh"
+            fi
             run_logged "$tool" "$build_log" \
-                env GOBIN="$dir" go install "${BUILD_FLAGS[@]}" "$ACTIONLINT_PACKAGE@${VERSION[$tool]}"
+                env GOBIN="$dir" go install "${FLAGS[@]}" "${PACKAGE[$tool]}@${VERSION[$tool]}"
             ;;
     esac
     [[ -x $dir/$tool ]] || die "the build of $tool reported success but $dir/$tool is missing (log: $build_log)"
 }
 
-# The version the binary reports, which must be the pinned one.
+# The version the binary reports, which must be the pinned release.
 check_version() {
-    local tool=$1 bin=$2 got want=${VERSION[$1]}
+    local tool=$1 bin=$2 got want=${RELEASE[$1]}
     case $tool in
         kompose) got=$("$bin" version 2>&1 | head -n 1) || true; want=${want#v} ;;
         actionlint) got=$("$bin" -version 2>&1 | head -n 1) || true ;;
+        # prometheus, version 3.16.0 (branch: ..., revision: unknown)
+        prometheus | promtool) got=$("$bin" --version 2>&1 | sed -n "1s/^$tool, version //p") || true; want=${want#v} ;;
+        # {"gitCommit":"","gitVersion":"v2.12.0","buildDate":""} (and a log line on stderr)
+        jaeger) got=$("$bin" version 2>/dev/null | sed -n 's/.*"gitVersion":"\([^"]*\)".*/\1/p') || true ;;
     esac
     [[ $got == "$want" || $got == "$want "* ]] ||
         die "the $tool just built reports version '${got:-nothing}', not $want"
@@ -237,15 +363,17 @@ check_version() {
 for tool in "${pending[@]}"; do
     # Built meanwhile by someone else (we waited for the lock)?
     if [[ $mode == build ]] && up_to_date "$tool"; then
-        note "$tool ${VERSION[$tool]} is up to date"
+        note "$tool ${RELEASE[$tool]} is up to date"
         continue
     fi
     out_dir=${BINARY[$tool]%/*}
     mkdir -p "$out_dir"
-    : >"$CACHE/$tool-${VERSION[$tool]}.build.log"
+    : >"$CACHE/$tool-${RELEASE[$tool]}.build.log"
     started=$(now_ms)
     hash=$(recipe_hash "$tool")
-    note "building $tool ${VERSION[$tool]} with $GO_VERSION (GOFLAGS=$GOFLAGS, nice 19) into $out_dir"
+    from=
+    [[ ${RELEASE[$tool]} == "${VERSION[$tool]}" ]] || from=" (${MODULE[$tool]} ${VERSION[$tool]})"
+    note "building $tool ${RELEASE[$tool]}$from with $GO_VERSION (GOFLAGS=$GOFLAGS, nice 19) into $out_dir"
     # Build next to the binary, then swap it in: a failed build leaves the
     # previous binary (if any) alone, and no one ever runs a half-written one.
     tmp_dir=$(mktemp -d "$out_dir/.build.XXXXXX")
@@ -256,7 +384,7 @@ for tool in "${pending[@]}"; do
     mv -f "$tmp_dir/$tool" "${BINARY[$tool]}"
     printf '%s\n' "$hash" >"${BINARY[$tool]}.sha256"
     rm -rf "$tmp_dir"
-    note "built $tool ${VERSION[$tool]} in $(elapsed "$started") ($(du -h "${BINARY[$tool]}" | cut -f1))"
+    note "built $tool ${RELEASE[$tool]} in $(elapsed "$started") ($(du -h "${BINARY[$tool]}" | cut -f1))"
 done
 
 print_paths

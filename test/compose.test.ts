@@ -18,12 +18,32 @@ type Doc = any;
 const load = (file: string): Doc => parse(readFileSync(path.join(root, file), 'utf8'), { merge: true });
 const compose = load('compose.yaml');
 const otel = load('compose.otel.yaml');
+const grafana = load('compose.grafana.yaml');
 const nodeServices = Object.keys(SERVICE_PORTS) as ServiceName[];
 
 describe('compose.yaml and compose.otel.yaml', () => {
-  it('define PostgreSQL, Redis, the nine services and the load generator; the overlay adds the collector and the trace UI', () => {
+  it('define PostgreSQL, Redis, the nine services and the load generator; the overlays add the collector, Prometheus, the trace UI and Grafana', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['postgres', 'redis', ...nodeServices].sort());
-    expect(Object.keys(otel.services)).toEqual(expect.arrayContaining(['otel-collector', 'jaeger', ...nodeServices]));
+    expect(Object.keys(otel.services)).toEqual(expect.arrayContaining(['otel-collector', 'jaeger', 'prometheus', ...nodeServices]));
+    expect(Object.keys(grafana.services)).toEqual(['grafana']);
+  });
+
+  it('pin Prometheus and Jaeger to the releases the tests build, and wire them to each other', () => {
+    const tools = readFileSync(path.join(root, 'scripts/build-go-tools.sh'), 'utf8');
+    const promModule = /PROMETHEUS_VERSION=v0\.(\d)(\d\d)\.(\d+)/.exec(tools);
+    expect(promModule, 'PROMETHEUS_VERSION in build-go-tools.sh').not.toBeNull();
+    const [, major, minor, patch] = promModule as unknown as string[];
+    expect(otel.services.prometheus.image).toBe(`prom/prometheus:v${major}.${Number(minor)}.${patch}`);
+    expect(otel.services.prometheus.command).toEqual(
+      expect.arrayContaining(['--web.enable-otlp-receiver', '--config.file=/etc/prometheus/prometheus.yml']),
+    );
+    expect(otel.services['otel-collector'].environment.PROMETHEUS_OTLP_ENDPOINT).toBe('http://prometheus:9090/api/v1/otlp');
+    expect(otel.services.jaeger.command).toEqual(['--config=/etc/jaeger/config.yaml']);
+    expect(otel.services.jaeger.environment.JAEGER_PROMETHEUS_URL).toBe('http://prometheus:9090');
+    const jaegerModule = /JAEGER_VERSION=v1\.(\d+)\.(\d+)/.exec(tools);
+    expect(jaegerModule, 'JAEGER_VERSION in build-go-tools.sh').not.toBeNull();
+    // Jaeger tags each release twice: v1.N and v2.(N-63) are the same commit.
+    expect(otel.services.jaeger.image).toBe(`jaegertracing/jaeger:2.${Number(jaegerModule?.[1]) - 63}.${jaegerModule?.[2]}`);
   });
 
   it('give every service a health check in exec-array form', () => {
@@ -65,16 +85,40 @@ describe('compose.yaml and compose.otel.yaml', () => {
     expect(compose.services.cart.depends_on.redis).toEqual({ condition: 'service_healthy' });
   });
 
-  it('publish only the frontend, the control API and the trace UI to the host', () => {
-    const published = [compose, otel].flatMap((file) =>
+  it('publish only the frontend, the control API, the trace UI, Prometheus and Grafana to the host', () => {
+    const published = [compose, otel, grafana].flatMap((file) =>
       Object.entries(file.services).flatMap(([name, s]) => ((s as Doc).ports ?? []).map((p: string) => `${name}:${p}`)),
     );
-    expect(published.sort()).toEqual(['frontend:8018:8018', 'jaeger:16686:16686', 'load-generator:8010:8010']);
+    expect(published.sort()).toEqual([
+      'frontend:8018:8018',
+      'grafana:127.0.0.1:3000:3000',
+      'jaeger:16686:16686',
+      'load-generator:8010:8010',
+      'prometheus:127.0.0.1:9090:9090',
+    ]);
+  });
+
+  it('provision Grafana read-only and anonymous, with the generated dashboards', () => {
+    const service = grafana.services.grafana;
+    expect(service.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(service.environment).toMatchObject({
+      GF_AUTH_ANONYMOUS_ENABLED: 'true',
+      GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer',
+      GF_AUTH_DISABLE_LOGIN_FORM: 'true',
+    });
+    expect(service.volumes).toEqual([
+      './observability/grafana/provisioning:/etc/grafana/provisioning:ro',
+      './observability/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+    ]);
+    for (const volume of service.volumes as string[])
+      expect(existsSync(path.join(root, volume.split(':')[0] as string)), volume).toBe(true);
   });
 
   it('commit no secret: every credential comes from a variable, .env holds only the file list', () => {
     const env = readFileSync(path.join(root, '.env'), 'utf8');
-    expect(env.split('\n').filter((line) => line.trim() && !line.startsWith('#'))).toEqual(['COMPOSE_FILE=compose.yaml:compose.otel.yaml']);
+    expect(env.split('\n').filter((line) => line.trim() && !line.startsWith('#'))).toEqual([
+      'COMPOSE_FILE=compose.yaml:compose.otel.yaml:compose.grafana.yaml',
+    ]);
     const text = readFileSync(path.join(root, 'compose.yaml'), 'utf8') + readFileSync(path.join(root, 'compose.otel.yaml'), 'utf8');
     const credentials = [...text.matchAll(/^\s+([A-Z_]*(?:PRIVATE_KEY|TOKEN|PASSWORD|SECRET)[A-Z_]*):\s*(\S+)$/gm)];
     expect(credentials.length).toBeGreaterThanOrEqual(3);
@@ -120,9 +164,18 @@ describe('kompose', () => {
     const named = (kind: string) => new Set(objects.filter((o) => o.kind === kind).map((o) => o.metadata.name));
     const deployments = named('Deployment');
     const services = named('Service');
-    for (const name of [...nodeServices, 'postgres', 'redis', 'otel-collector', 'jaeger']) expect(deployments, name).toContain(name);
+    for (const name of [...nodeServices, 'postgres', 'redis', 'otel-collector', 'jaeger', 'prometheus'])
+      expect(deployments, name).toContain(name);
+    expect(deployments).not.toContain('grafana');
     // Everything that is called has a Service.
-    for (const name of [...nodeServices.filter((n) => n !== 'load-generator'), 'postgres', 'redis', 'otel-collector', 'jaeger']) {
+    for (const name of [
+      ...nodeServices.filter((n) => n !== 'load-generator'),
+      'postgres',
+      'redis',
+      'otel-collector',
+      'jaeger',
+      'prometheus',
+    ]) {
       expect(services, name).toContain(name);
     }
     const cart = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'cart');

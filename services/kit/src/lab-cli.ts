@@ -1,24 +1,45 @@
 /**
  * `npm run lab`: the lab's services as local processes against DATABASE_URL and
  * REDIS_URL, with prefixed logs, a table of where each listens once all are ready,
- * and everything stopped on Ctrl-C or SIGTERM.
+ * and everything stopped on Ctrl-C or SIGTERM. With --observe, the observability stack
+ * (collector, Prometheus, Jaeger) runs beside them and they export to it.
  */
 import { parseArgs } from 'node:util';
+import { minuteLabel } from './alert-rules.js';
 import { LabError, rssMiB, startLab } from './lab.js';
+import { OBSERVE_PORTS, type ObserveStack, startObserveStack } from './observe.js';
 import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES } from './services.js';
 
-const HELP = `usage: npm run lab [-- --only a,b] [--port-offset N] [--check] [--quiet]
+const HELP = `usage: npm run lab [-- --only a,b] [--port-offset N] [--observe [--minute 5s]] [--check] [--quiet]
 
 Starts the lab's services as local processes (built first), waits until every
 /ready answers, prints where each listens, and stops them all on Ctrl-C.
 
-  --only LIST   start only these services (comma-separated)
+  --only LIST      start only these services (comma-separated)
   --port-offset N  listen on DESIGN.md's ports + N (a second lab beside the first)
-  --check       stop again once everything is ready (exit 0 when the lab starts)
-  --quiet       do not print the services' log lines
-  -h, --help    this text
+  --observe        also run the observability stack as local processes, and export to it:
+                   the collector (OTLP on 4317/4318, span metrics), Prometheus (9090, the
+                   alert rules) and Jaeger (16686, traces and the Monitor tab's API); spans
+                   also reach the scenario runner's --verify-traces receiver (4319). Built
+                   from the Go module proxy into the tools cache on first use (minutes).
+                   Built from source, Prometheus and Jaeger serve their APIs, not web UIs.
+  --minute D       with --observe: the demo-minute length the alert rules are rendered
+                   for (default 60s); run the scenario with the same --minute
+  --check          stop again once everything is ready (exit 0 when the lab starts)
+  --quiet          do not print the services' log lines
+  -h, --help       this text
 
-Environment: DATABASE_URL, REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT (optional), LOG_LEVEL.`;
+Environment: DATABASE_URL, REDIS_URL, OTEL_EXPORTER_OTLP_ENDPOINT (optional; --observe sets it), LOG_LEVEL.`;
+
+/** \`500ms\`, \`5s\`, \`1m\` (or bare seconds) in ms. */
+function parseMinute(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!match) throw new Error(`--minute "${text}" is not a duration (e.g. 5s, 60s, 1m)`);
+  const unit = match[2] ?? 's';
+  const ms = Math.round(Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1_000 : 60_000));
+  if (ms < 1_000) throw new Error(`--minute "${text}" must be at least 1s`);
+  return ms;
+}
 
 const COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 
@@ -50,6 +71,16 @@ async function run(): Promise<number> {
     process.stderr.write(`lab: --port-offset must be a whole number from 0 to 50000, got ${args.values['port-offset']}\n`);
     return 2;
   }
+  let minuteMs = 60_000;
+  try {
+    if (args.values.minute !== undefined) {
+      if (!args.values.observe) throw new Error('--minute goes with --observe (it sets the length the alert rules are rendered for)');
+      minuteMs = parseMinute(args.values.minute);
+    }
+  } catch (error) {
+    process.stderr.write(`lab: ${(error as Error).message}\n`);
+    return 2;
+  }
   const ports = Object.fromEntries(services.map((name) => [name, SERVICE_PORTS[name] + offset]));
   const width = Math.max(...services.map((s) => s.length));
   const tty = process.stdout.isTTY;
@@ -59,20 +90,35 @@ async function run(): Promise<number> {
     return tty ? `\x1b[${color}m${label}\x1b[0m |` : `${label} |`;
   };
 
+  let stack: ObserveStack | undefined;
+  if (args.values.observe) {
+    try {
+      stack = await startObserveStack({ minuteMs, onProgress: (line) => process.stdout.write(`${line}\n`) });
+    } catch (error) {
+      process.stderr.write(`lab: ${error instanceof LabError ? error.message : (error as Error).stack}\n`);
+      return 1;
+    }
+  }
   process.stdout.write(`lab: starting ${services.length} services...\n`);
   let lab: Awaited<ReturnType<typeof startLab>>;
   try {
     lab = await startLab({
       services,
       ports,
+      env: stack?.serviceEnv,
       onLine: (name, line) => {
         if (!args.values.quiet) process.stdout.write(`${prefix(name)} ${line}\n`);
       },
     });
   } catch (error) {
     process.stderr.write(`lab: ${error instanceof LabError ? error.message : (error as Error).stack}\n`);
+    await stack?.stop();
     return 1;
   }
+  const stopAll = async () => {
+    await lab.stop();
+    await stack?.stop();
+  };
 
   const rows = lab.processes.map((p) => ({ ...p, rss: rssMiB(p.pid) }));
   const totalRss = rows.reduce((sum, r) => sum + (r.rss ?? 0), 0);
@@ -87,6 +133,17 @@ async function run(): Promise<number> {
     ),
     `  ${'total'.padEnd(width)}  ${''.padEnd(22)}  ${''.padStart(7)}  ${''.padStart(7)}  ${`${totalRss.toFixed(0)} MiB`.padStart(8)}`,
     '',
+    ...(stack
+      ? [
+          `lab: observability stack (alert rules rendered for ${minuteLabel(minuteMs)} demo minutes; logs in ${stack.dir})`,
+          ...stack.processes.map((p) => `  ${p.name.padEnd(14)}  ${p.url.padEnd(22)}  ${String(p.pid).padStart(7)}  ${p.log}`),
+          `  ${'verify-traces'.padEnd(14)}  ${`http://localhost:${OBSERVE_PORTS.verify}`.padEnd(22)}  (npm run scenario -- --verify-traces listens here)`,
+          '',
+          `lab: run the story with  npm run scenario -- --minute ${minuteLabel(minuteMs)} --verify-traces --verify-alerts http://localhost:${OBSERVE_PORTS.prometheus}`,
+          "     (Prometheus and Jaeger built from source serve their APIs, not web UIs: the scenario's --out report is the visual here)",
+          '',
+        ]
+      : []),
     args.values.check
       ? 'lab: --check given, stopping'
       : services.includes('frontend')
@@ -97,23 +154,27 @@ async function run(): Promise<number> {
   process.stdout.write(`${lines.join('\n')}\n`);
 
   if (args.values.check) {
-    await lab.stop();
+    await stopAll();
     return 0;
   }
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  const outcome = await Promise.race([signalled.then((signal) => ({ signal })), lab.exited.then((exit) => ({ exit }))]);
+  const outcome = await Promise.race([
+    signalled.then((signal) => ({ signal })),
+    lab.exited.then((exit) => ({ exit: { ...exit, signal: exit.signal as string | null } })),
+    ...(stack ? [stack.exited.then((exit) => ({ exit: { ...exit, signal: null } }))] : []),
+  ]);
   if ('exit' in outcome) {
     process.stderr.write(
       `lab: ${outcome.exit.name} exited (code ${outcome.exit.code}, signal ${outcome.exit.signal}); stopping the others\n`,
     );
-    await lab.stop();
+    await stopAll();
     return 1;
   }
-  process.stdout.write(`\nlab: ${outcome.signal}: stopping ${rows.length} services...\n`);
-  await lab.stop();
+  process.stdout.write(`\nlab: ${outcome.signal}: stopping ${rows.length} services${stack ? ' and the observability stack' : ''}...\n`);
+  await stopAll();
   process.stdout.write('lab: stopped\n');
   return 0;
 }
@@ -124,6 +185,8 @@ function parse() {
       only: { type: 'string' },
       'port-offset': { type: 'string', default: '0' },
       check: { type: 'boolean', default: false },
+      observe: { type: 'boolean', default: false },
+      minute: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },

@@ -3,21 +3,24 @@
  * arrivals, prints a line per demo minute, and ends with a summary and a verdict.
  *
  *   npm run scenario -- [--scenario black-friday] [--minute 5s] [--target URL] [--json FILE] [--out DIR]
+ *                       [--verify-traces] [--verify-alerts PROMETHEUS_URL]
  *   npm run scenario -- status | stop        (the load-generator service's control API)
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_REDIS_URL, shutdownTelemetry } from '@bfl/kit';
 import { startTelemetry } from '@bfl/kit/telemetry-boot';
 import { Command, CommanderError, Option } from 'commander';
+import { AlertSetupError, AlertWatcher, alertExpectation, checkAlertSetup } from './alerts.js';
 import { controlRequest } from './control-client.js';
 import { writeHtml } from './html.js';
 import { connectKnobs, sharedState } from './knobs.js';
 import { LiveView, minuteLine, summaryTable } from './live.js';
 import { checkTarget, parseDuration, parseScale, parseUrl } from './options.js';
 import { buildReport } from './report.js';
-import { ScenarioRun } from './runner.js';
-import { loadScenario, ScenarioError } from './scenario.js';
+import { renderBody, ScenarioRun } from './runner.js';
+import { loadScenario, type Scenario, ScenarioError } from './scenario.js';
 import { TraceVerifier, traceExpectations } from './verify.js';
 
 const EXIT_FAILED = 1;
@@ -28,6 +31,7 @@ class UsageError extends Error {}
 interface RunFlags {
   knobs: boolean;
   verifyTraces?: boolean;
+  verifyAlerts?: string;
   otlpPort: string;
   scenario: string;
   target: string;
@@ -43,11 +47,13 @@ async function run(flags: RunFlags): Promise<number> {
   let timeoutMs: number;
   let rateScale: number;
   let target: string;
+  let prometheus: string | undefined;
   try {
     minuteMs = parseDuration(flags.minute);
     timeoutMs = parseDuration(flags.timeout);
     rateScale = parseScale(flags.rateScale);
     target = parseUrl(flags.target, '--target');
+    prometheus = flags.verifyAlerts === undefined ? undefined : parseUrl(flags.verifyAlerts, '--verify-alerts');
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -55,7 +61,14 @@ async function run(flags: RunFlags): Promise<number> {
   await checkTarget(target).catch((error: Error) => {
     throw new UsageError(error.message);
   });
+  if (prometheus) {
+    if (!scenario.alerts.length) throw new UsageError(`--verify-alerts: scenario ${scenario.name} states no alerts (its alerts: section)`);
+    await checkAlertSetup(prometheus, minuteMs, scenario.alerts).catch((error: Error) => {
+      throw error instanceof AlertSetupError ? new UsageError(error.message) : error;
+    });
+  }
   const verifier = flags.verifyTraces ? await startVerifier(flags.otlpPort) : undefined;
+  if (verifier) await preflightTraces(verifier, scenario, target, Number(flags.otlpPort));
   // The runner's own root spans (no auto-instrumentation: the requests are made by hand).
   process.env.OTEL_SERVICE_NAME ||= 'load-generator';
   startTelemetry({ autoInstrument: false });
@@ -90,6 +103,8 @@ async function run(flags: RunFlags): Promise<number> {
   process.on('SIGTERM', interrupt);
 
   let live: LiveView | undefined;
+  let runStart: number | undefined;
+  const publishKnobs = knobs?.onMinuteStart(scenario, minuteMs);
   const runner = new ScenarioRun({
     scenario,
     target,
@@ -97,23 +112,47 @@ async function run(flags: RunFlags): Promise<number> {
     rateScale,
     timeoutMs,
     signal: controller.signal,
-    onMinuteStart: knobs?.onMinuteStart(scenario, minuteMs),
+    onMinuteStart: async (minute, values) => {
+      if (minute === 0) runStart = performance.now();
+      await publishKnobs?.(minute, values);
+    },
     onMinute: (row) => {
       knobs?.addRow(row);
       live?.line(minuteLine(row, minutes));
     },
   });
+  const alerts = prometheus
+    ? new AlertWatcher(prometheus, scenario.alerts, minuteMs, () =>
+        runStart === undefined ? undefined : { minute: runner.progress().minute, at: (performance.now() - runStart) / minuteMs },
+      )
+    : undefined;
   live = new LiveView(out, () => runner.progress());
   live.start();
+  alerts?.start();
   let result: Awaited<ReturnType<ScenarioRun['run']>>;
   try {
     result = await runner.run();
   } finally {
     live.stop();
+    await alerts?.stop();
     await knobs?.close();
   }
 
   const report = buildReport(scenario, result, target);
+  if (alerts) {
+    const firstErrorMinute = report.minutes.find((m) => m.traffic.demo.errors > 0)?.minute ?? null;
+    report.alerts = alerts.results(firstErrorMinute);
+    report.expectations.push(...report.alerts.map((a) => alertExpectation(a, report.minutes.length)));
+    report.ok = !result.stopped && report.expectations.every((e) => e.ok);
+    const { readings, failures } = alerts.stats;
+    out.write(`\nalerts (${readings} readings of ${prometheus}${failures.length ? `; ${failures.length} failed: ${failures[0]}` : ''}):\n`);
+    for (const a of report.alerts) {
+      out.write(
+        `  ${a.name.padEnd(26)} first firing in minute ${a.firstFiringMinute ?? '-'}, resolved in minute ${a.resolvedMinute ?? '-'}` +
+          ` (expected: ${a.expected.firingBy === null ? 'never fires' : `by ${a.expected.firingBy}, resolved by ${a.expected.resolvedBy ?? '-'}`})\n`,
+      );
+    }
+  }
   if (verifier) {
     out.write('\nwaiting for the last spans...\n');
     await shutdownTelemetry();
@@ -153,6 +192,35 @@ async function run(flags: RunFlags): Promise<number> {
   return report.ok ? 0 : EXIT_FAILED;
 }
 
+/**
+ * Before any traffic: one browse whose frontend span must reach the receiver within 10 s.
+ * A lab that does not export there fails here, naming the fix, instead of failing its
+ * trace checks at the end of the run. The browse carries no baggage (no traffic class)
+ * and its trace stays out of the report.
+ */
+async function preflightTraces(verifier: TraceVerifier, scenario: Scenario, target: string, port: number): Promise<void> {
+  const traceId = randomBytes(16).toString('hex');
+  const request = scenario.traffic.baseline.request;
+  try {
+    await fetch(new URL(request.path, target), {
+      method: request.method,
+      headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      body: request.body ? JSON.stringify(renderBody(request.body, 0)) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    await verifier.stop();
+    throw new UsageError(`--verify-traces: the test browse to ${target}${request.path} failed (${(error as Error).message})`);
+  }
+  if (await verifier.waitForTrace(traceId, 'frontend', 10_000)) return;
+  await verifier.stop();
+  throw new UsageError(
+    `--verify-traces: the frontend's span of a test browse did not reach http://localhost:${port} within 10 s: ` +
+      'the lab does not export its spans here. Start it with `npm run lab -- --observe` (the collector sends them here too) ' +
+      `or with OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:${port} npm run lab`,
+  );
+}
+
 async function startVerifier(portText: string): Promise<TraceVerifier> {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--otlp-port "${portText}" is not a port number`);
@@ -186,6 +254,12 @@ function program(): Command {
     .addOption(new Option('--json <file>', 'write the JSON report'))
     .addOption(new Option('--out <dir>', 'write the HTML report (DIR/index.html)'))
     .addOption(new Option('--verify-traces', "receive the lab's spans over OTLP/HTTP and check them (report.traces)"))
+    .addOption(
+      new Option(
+        '--verify-alerts <prometheus-url>',
+        "read the lab's alerts from this Prometheus during the run and check them against the scenario's alerts: section (report.alerts)",
+      ),
+    )
     .addOption(new Option('--otlp-port <port>', 'where --verify-traces listens (point OTEL_EXPORTER_OTLP_ENDPOINT here)').default('4319'))
     .addOption(new Option('--no-knobs', "do not publish the scenario's knobs to Redis ($REDIS_URL): traffic only, no incident"))
     .showHelpAfterError(false)

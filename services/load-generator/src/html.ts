@@ -37,6 +37,25 @@ function expectationList(report: Report): string {
     .join('\n')}</ul>`;
 }
 
+/** The alerts' verdicts, beside the bands drawn on the error-rate chart. */
+function alertTable(report: Report): string {
+  if (!report.alerts) return '';
+  const rows = report.alerts
+    .map((a) => {
+      const expected =
+        a.expected.firingBy === null ? 'never fires' : `firing by ${a.expected.firingBy}, resolved by ${a.expected.resolvedBy ?? '-'}`;
+      const fired = a.firing.map((f) => `${f.from.toFixed(1)}–${f.to.toFixed(1)}`).join(', ') || 'never';
+      return `<tr class="${a.ok ? 'pass' : 'fail'}"><td>${a.ok ? 'PASS' : 'FAIL'}</td><td class="name">${escapeHtml(a.name)}</td><td>${escapeHtml(expected)}</td><td>${
+        a.firstFiringMinute ?? '-'
+      }</td><td>${a.resolvedMinute ?? '-'}</td><td>${fired}</td><td class="name">${escapeHtml(a.problems.join('; '))}</td></tr>`;
+    })
+    .join('\n');
+  return `<h2>Alerts</h2>
+<p>Read from Prometheus during the run; the bands on the error-rate chart show when each alert was firing (demo minutes).</p>
+<table class="alerts"><tr><th></th><th>alert</th><th>expected</th><th>first firing</th><th>resolved</th><th>firing (minutes)</th><th>problems</th></tr>
+${rows}</table>`;
+}
+
 interface Waterfall {
   traceId: string;
   rows: { service: string; name: string; depth: number; startMs: number; durationMs: number; error: boolean; detail?: string }[];
@@ -78,6 +97,7 @@ export function renderHtml(report: Report): string {
   .chart { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; height: 300px; }
   table { border-collapse: collapse; margin-top: 16px; } td, th { border: 1px solid #d0d7de; padding: 2px 8px; text-align: right; }
   .expectations li.pass { color: #1a7f37; } .expectations li.fail { color: #cf222e; }
+  table.alerts tr.pass td:first-child { color: #1a7f37; } table.alerts tr.fail td:first-child { color: #cf222e; } table.alerts td.name { text-align: left; }
   table.waterfall { width: 100%; } table.waterfall td { text-align: left; white-space: nowrap; }
   table.waterfall td.bar { width: 50%; } table.waterfall td.bar div { height: 10px; background: #0969da; border-radius: 2px; }
   table.waterfall tr.error td.bar div { background: #cf222e; } table.waterfall tr.error td.span { color: #cf222e; }
@@ -92,6 +112,7 @@ started ${escapeHtml(report.startedAt)}, finished ${escapeHtml(report.finishedAt
   <div class="chart"><canvas id="chart-errors" aria-label="error rate per minute"></canvas></div>
   <div class="chart"><canvas id="chart-p95" aria-label="p95 latency per minute"></canvas></div>
 </div>
+${alertTable(report)}
 <h2>Expectations</h2>
 ${expectationList(report)}
 <h2>Minutes</h2>
@@ -105,10 +126,37 @@ ${waterfallHtml((report.traces as { example?: Waterfall } | undefined)?.example)
   var labels = report.minutes.map(function (m) { return 'min ' + m.minute; });
   var colors = { baseline: '#0969da', demo: '#cf222e' };
   function series(cls, pick) { return report.minutes.map(function (m) { return pick(m.traffic[cls]); }); }
-  function chart(id, title, datasets, yTitle) {
+  // When each alert fired, as a band per alert along the top of the error-rate chart,
+  // on the chart's own minute axis (a fraction of a minute is a fraction of the step).
+  var alertColors = ['#8250df', '#bf8700', '#cf222e', '#0969da', '#1a7f37', '#57606a'];
+  var alertBands = {
+    id: 'alertBands',
+    afterDatasetsDraw: function (chart) {
+      var alerts = report.alerts || [];
+      var x = chart.scales.x, area = chart.chartArea, ctx = chart.ctx, drawn = 0;
+      alerts.forEach(function (a, i) {
+        var y = area.top + 4 + i * 14, color = alertColors[i % alertColors.length];
+        ctx.save();
+        ctx.font = '10px system-ui, sans-serif';
+        ctx.fillStyle = color;
+        a.firing.forEach(function (f) {
+          var from = x.getPixelForValue(f.from), to = Math.max(from + 2, x.getPixelForValue(f.to));
+          ctx.globalAlpha = 0.35;
+          ctx.fillRect(from, y, to - from, 10);
+          ctx.globalAlpha = 1;
+          drawn++;
+        });
+        ctx.fillText(a.name + (a.firing.length ? '' : ' (never fired)'), area.left + 4, y + 9);
+        ctx.restore();
+      });
+      document.body.setAttribute('data-alert-bands', String(drawn));
+    }
+  };
+  function chart(id, title, datasets, yTitle, plugins) {
     return new Chart(document.getElementById(id), {
       type: 'line',
       data: { labels: labels, datasets: datasets },
+      plugins: plugins || [],
       options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: title } },
                  scales: { y: { beginAtZero: true, title: { display: true, text: yTitle } } } }
     });
@@ -119,9 +167,9 @@ ${waterfallHtml((report.traces as { example?: Waterfall } | undefined)?.example)
       { label: c + ' achieved', data: series(c, function (t) { return t.achievedRps; }), borderColor: colors[c] },
       { label: c + ' target', data: series(c, function (t) { return t.targetRps; }), borderColor: colors[c], borderDash: [4, 4] }
     ]; }), 'requests / s'),
-    chart('chart-errors', 'Error rate per minute', classes.map(function (c) {
+    chart('chart-errors', report.alerts ? 'Error rate per minute, and when each alert fired' : 'Error rate per minute', classes.map(function (c) {
       return { label: c, data: series(c, function (t) { return t.errorRate * 100; }), borderColor: colors[c] };
-    }), '% of requests'),
+    }), '% of requests', report.alerts ? [alertBands] : []),
     chart('chart-p95', 'p95 latency per minute', classes.map(function (c) {
       return { label: c, data: series(c, function (t) { return t.p95Ms; }), borderColor: colors[c] };
     }), 'ms')

@@ -1,4 +1,5 @@
 import { z } from '@bfl/kit';
+import { AlertResultSchema } from './alerts.js';
 
 /** The JSON report's contract (DESIGN.md): what `--json FILE` writes and the checks read. */
 const ClassRowSchema = z.object({
@@ -50,4 +51,6 @@ export const ReportSchema = z.object({
     }),
   ),
   traces: z.unknown().optional(),
+  /** With --verify-alerts: what each alert of the scenario did. */
+  alerts: z.array(AlertResultSchema).optional(),
 });

@@ -1,3 +1,4 @@
+import type { AlertResult } from './alerts.js';
 import type { MinuteRow, RunResult } from './runner.js';
 import { type Expectation, type Metric, type Scenario, selectMinutes } from './scenario.js';
 import type { ClassRow } from './stats.js';
@@ -26,6 +27,7 @@ export interface Report {
   minutes: MinuteRow[];
   expectations: ExpectationResult[];
   traces?: unknown;
+  alerts?: AlertResult[];
 }
 
 export function metricOf(row: ClassRow, metric: Metric): number {

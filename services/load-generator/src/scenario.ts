@@ -51,6 +51,24 @@ const Expectation = z.discriminatedUnion('kind', [
 ]);
 export type Expectation = z.infer<typeof Expectation>;
 
+/**
+ * What an alert of the lab's rules must do during the scenario (checked with
+ * `--verify-alerts`): be `firing` by the end of demo minute `firingBy` and stay inactive
+ * from minute `resolvedBy` on; `firingBy: null`: it must never fire.
+ */
+const ScenarioAlert = z
+  .object({
+    name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an alert name (letters, digits, _)'),
+    firingBy: z.number().int().min(0).nullable(),
+    resolvedBy: z.number().int().min(0).nullable().default(null),
+  })
+  .strict()
+  .refine((a) => a.firingBy === null || a.resolvedBy === null || a.resolvedBy >= a.firingBy, {
+    message: 'resolvedBy must not come before firingBy',
+  })
+  .refine((a) => a.firingBy !== null || a.resolvedBy === null, { message: 'an alert that must never fire has no resolvedBy' });
+export type ScenarioAlert = z.infer<typeof ScenarioAlert>;
+
 export const ScenarioSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'name: lower-case letters, digits and dashes'),
@@ -71,8 +89,25 @@ export const ScenarioSchema = z
       .min(1, 'a scenario needs at least one minute')
       .max(60),
     expectations: z.array(Expectation).default([]),
+    alerts: z.array(ScenarioAlert).default([]),
   })
   .superRefine((scenario, ctx) => {
+    const names = new Set<string>();
+    scenario.alerts.forEach((alert, i) => {
+      if (names.has(alert.name))
+        ctx.addIssue({ code: 'custom', path: ['alerts', i, 'name'], message: `alert ${alert.name} is listed twice` });
+      names.add(alert.name);
+      for (const key of ['firingBy', 'resolvedBy'] as const) {
+        const minute = alert[key];
+        if (minute !== null && minute >= scenario.minutes.length) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['alerts', i, key],
+            message: `minute ${minute} is outside 0..${scenario.minutes.length - 1}`,
+          });
+        }
+      }
+    });
     scenario.expectations.forEach((e, i) => {
       if (e.kind === 'range' && e.min === undefined && e.max === undefined) {
         ctx.addIssue({ code: 'custom', path: ['expectations', i], message: 'a range expectation needs min or max' });

@@ -54,6 +54,12 @@ export interface TracesSection extends TraceSummary {
  */
 export class TraceCollector {
   readonly receiver = new OtlpReceiver();
+  private readonly ignored = new Set<string>();
+
+  /** Leaves a trace (the preflight's) out of the summary. */
+  ignore(traceId: string): void {
+    this.ignored.add(traceId);
+  }
 
   async start(port: number): Promise<string> {
     await this.receiver.start(port, '0.0.0.0');
@@ -77,7 +83,7 @@ export class TraceCollector {
   }
 
   summary(): TracesSection {
-    const spans = this.receiver.spans;
+    const spans = this.ignored.size ? this.receiver.spans.filter((s) => !this.ignored.has(s.traceId)) : this.receiver.spans;
     const example = exampleFailedCheckout(spans);
     return {
       receiver: this.receiver.url,
@@ -91,7 +97,11 @@ export class TraceCollector {
   }
 }
 
-type WorkerReply = { type: 'listening'; url: string } | { type: 'error'; message: string } | { type: 'summary'; summary: TracesSection };
+type WorkerReply =
+  | { type: 'listening'; url: string }
+  | { type: 'error'; message: string }
+  | { type: 'summary'; summary: TracesSection }
+  | { type: 'seen'; seen: boolean };
 
 /** The main thread's handle on the receiving worker. */
 export class TraceVerifier {
@@ -122,6 +132,14 @@ export class TraceVerifier {
       throw new Error(reply.type === 'error' ? reply.message : 'the trace receiver did not start');
     }
     return reply.url;
+  }
+
+  /** Whether a span of `service` in trace `traceId` arrives within `timeoutMs` (that trace stays out of the summary). */
+  async waitForTrace(traceId: string, service: string, timeoutMs: number): Promise<boolean> {
+    const answer = this.next();
+    this.worker?.postMessage({ type: 'wait', traceId, service, timeoutMs });
+    const reply = await answer;
+    return reply.type === 'seen' && reply.seen;
   }
 
   /** Waits for the last spans, then summarizes them. */
