@@ -207,6 +207,13 @@ export async function startObserveStack(options: ObserveOptions): Promise<Observ
         PROMETHEUS_OTLP_ENDPOINT: `http://${local(ports.prometheus)}/api/v1/otlp`,
         VERIFY_OTLP_ENDPOINT: `http://${local(ports.verify)}`,
         SPANMETRICS_FLUSH_INTERVAL: '1s',
+        // Spans and points wait at most 200 ms in the batch processor: every step from a
+        // span's end to an alert's state (service export, batch, connector flush,
+        // Prometheus, rule evaluation) eats into a 5 s demo minute.
+        BATCH_TIMEOUT: '200ms',
+        // Three demo minutes (at least 15 s): a minute's series live on while the
+        // rules' windows still read them, and no longer.
+        SPANMETRICS_SERIES_EXPIRATION: `${Math.max(15, Math.round((3 * options.minuteMs) / 1000))}s`,
         DEPLOYMENT_ENVIRONMENT: 'local',
       },
     );
@@ -231,7 +238,7 @@ export async function startObserveStack(options: ObserveOptions): Promise<Observ
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
       // A point per second: the pool gauges behind CheckoutDbPoolExhausted, even at 5 s minutes.
       OTEL_METRIC_EXPORT_INTERVAL: '1000',
-      OTEL_BSP_SCHEDULE_DELAY: '500',
+      OTEL_BSP_SCHEDULE_DELAY: '250',
     },
     stop,
     exited,
