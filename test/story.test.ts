@@ -1,62 +1,146 @@
 /**
- * The story regression test: the default black-friday scenario at `--minute 5s
- * --verify-traces` against the lab (nine real processes on real PostgreSQL and Redis,
- * exporting their telemetry to the runner) meets every expectation: baseline green,
- * demo failing more every minute up to ~78 % at the peak with p95 near the 5 s timeout,
- * rates held, the fix healing it, and the traces telling the same story.
+ * The story regression test, where people look: the default black-friday scenario at
+ * `--minute 5s --verify-traces --verify-alerts` against the lab with its observability
+ * stack (`npm run lab -- --observe --minute 5s`: nine real service processes on real
+ * PostgreSQL and Redis, the lab's real collector with its span metrics, a real Prometheus
+ * evaluating the alert rules rendered for 5 s minutes, and a real Jaeger v2).
+ *
+ * It holds the whole story at once:
+ *   - the scenario's verdict: baseline green, demo failing more every minute up to ~78 %
+ *     at the peak with p95 near the 5 s timeout, rates held, the fix healing it;
+ *   - the alerts: the checkout alerts fire during the ramp and resolve after the fix, the
+ *     browse SLO alert never fires (the scenario's `alerts:` section);
+ *   - the traces: every service, every span tagged with the story's baggage;
+ *   - the span metrics tell the runner's story: per minute and class, the p95 from the
+ *     buckets of the frontend's server spans within 10 % of the runner's, the error rate
+ *     within 5 points;
+ *   - every dashboard panel's query returns data from that Prometheus;
+ *   - Jaeger's Monitor tab (the API it calls) answers with data for `frontend`.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SHOP_SERVICES } from '@bfl/kit';
-import { type Lab, startLab } from '@bfl/kit/lab';
+import { type Lab, rssMiB, startLab } from '@bfl/kit/lab';
+import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/kit/observe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { annotationQueries, type DashboardJson, panelQueries } from '../packages/dashboards/src/index.js';
 
 const root = path.resolve(__dirname, '..');
+const MINUTE_MS = 5_000;
+// Beside a developer's lab and stack (DESIGN.md's ports + 20000).
 const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 29011 + i]));
-const OTLP_PORT = 29319;
+const stackPorts: ObservePorts = {
+  collectorGrpc: 24317,
+  collectorHttp: 24318,
+  collectorHealth: 23133,
+  jaegerQuery: 26686,
+  jaegerQueryGrpc: 26685,
+  jaegerOtlpGrpc: 24327,
+  jaegerOtlpHttp: 24328,
+  jaegerHealth: 23134,
+  prometheus: 29090,
+  verify: 29319,
+};
+const PROMETHEUS = `http://127.0.0.1:${stackPorts.prometheus}`;
+const JAEGER = `http://127.0.0.1:${stackPorts.jaegerQuery}`;
+
+let stack: ObserveStack;
 let lab: Lab;
 
 beforeAll(async () => {
-  lab = await startLab({
-    services: SHOP_SERVICES,
-    ports,
-    // Spans go to the runner's receiver; metrics and log records, which the checks do not
-    // read, stay off so the two cores go to the story.
-    env: {
-      LOG_LEVEL: 'error',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${OTLP_PORT}`,
-      OTEL_METRICS_EXPORTER: 'none',
-      OTEL_LOGS_EXPORTER: 'none',
-    },
-  });
-}, 60_000);
+  stack = await startObserveStack({ minuteMs: MINUTE_MS, ports: stackPorts });
+  lab = await startLab({ services: SHOP_SERVICES, ports, env: { ...stack.serviceEnv, LOG_LEVEL: 'error' } });
+}, 120_000);
 
 afterAll(async () => {
   await lab?.stop();
+  await stack?.stop();
 });
 
+interface TrafficRow {
+  requests: number;
+  errorRate: number;
+  p95Ms: number;
+  achievedRps: number;
+  errorsByReason: Record<string, number>;
+}
 interface Report {
   ok: boolean;
+  minuteMs: number;
   traces?: { services: string[]; maxDepth: number; attributeCoverage: Record<string, number>; example?: { rows: unknown[] } };
-  minutes: {
-    minute: number;
-    phase: string;
-    traffic: Record<string, { errorRate: number; p95Ms: number; achievedRps: number; errorsByReason: Record<string, number> }>;
-  }[];
+  minutes: { minute: number; phase: string; traffic: Record<'baseline' | 'demo', TrafficRow> }[];
   expectations: { name: string; ok: boolean; actual: number | null; minute: number | null; expected: string }[];
+  alerts?: {
+    name: string;
+    expected: { firingBy: number | null; resolvedBy: number | null };
+    firstFiringMinute: number | null;
+    resolvedMinute: number | null;
+    firing: { from: number; to: number }[];
+    ok: boolean;
+  }[];
 }
 
-describe('the black-friday story', () => {
-  it('meets every expectation of the scenario at --minute 5s', { timeout: 175_000 }, async () => {
-    const json = path.join(mkdtempSync(path.join(tmpdir(), 'story-')), 'r.json');
+interface PromVector {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+async function promQuery(expr: string, time?: number): Promise<PromVector[]> {
+  const params = new URLSearchParams({ query: expr, ...(time ? { time: String(time) } : {}) });
+  const response = await fetch(`${PROMETHEUS}/api/v1/query?${params}`);
+  const body = (await response.json()) as { status: string; error?: string; data: { result: PromVector[] } };
+  if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`);
+  return body.data.result;
+}
+async function promRange(expr: string, start: number, end: number, step: number): Promise<unknown[]> {
+  const params = new URLSearchParams({ query: expr, start: String(start), end: String(end), step: String(step) });
+  const response = await fetch(`${PROMETHEUS}/api/v1/query_range?${params}`);
+  const body = (await response.json()) as { status: string; error?: string; data: { result: unknown[] } };
+  if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`);
+  return body.data.result;
+}
+
+/** The frontend's server spans of one class: the route the runner calls for it. */
+const ROUTE = { baseline: '/api/browse', demo: '/api/checkout' } as const;
+const frontendSpans = (cls: 'baseline' | 'demo') =>
+  `service_name="frontend", span_kind="SPAN_KIND_SERVER", http_route="${ROUTE[cls]}", traffic_type="${cls}"`;
+
+/** Per demo minute, what the span metrics say about one class: calls, errors, p95. */
+async function spanMetricsByMinute(cls: 'baseline' | 'demo') {
+  // The series of a demo minute are cumulative and stop growing once its requests are
+  // answered: the last value is the whole minute.
+  const sel = frontendSpans(cls);
+  const [calls, errors, p95] = await Promise.all([
+    promQuery(`sum by (demo_minute) (traces_span_metrics_calls_total{${sel}})`),
+    promQuery(`sum by (demo_minute) (traces_span_metrics_calls_total{${sel}, status_code="STATUS_CODE_ERROR"})`),
+    promQuery(`histogram_quantile(0.95, sum by (demo_minute, le) (traces_span_metrics_duration_milliseconds_bucket{${sel}}))`),
+  ]);
+  const byMinute = (v: PromVector[]) => new Map(v.map((s) => [Number(s.metric.demo_minute), Number(s.value[1])]));
+  return { calls: byMinute(calls), errors: byMinute(errors), p95: byMinute(p95) };
+}
+
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 10 ms
+};
+
+describe('the black-friday story on the lab with its observability stack', () => {
+  it('meets every expectation, alerts included, and the span metrics, dashboards and Jaeger tell it too', {
+    timeout: 240_000,
+  }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'story-'));
+    const json = path.join(dir, 'r.json');
+    const cpuBefore = new Map(stack.processes.map((p) => [p.name, cpuSeconds(p.pid)]));
+    const startedAt = Date.now() / 1000;
     const child = spawn(
       process.execPath,
       [
         'services/load-generator/dist/cli.js',
-        ...['--minute', '5s', '--verify-traces', '--otlp-port', String(OTLP_PORT), '--target', lab.url('frontend'), '--json', json],
+        ...['--minute', '5s', '--verify-traces', '--otlp-port', String(stackPorts.verify)],
+        ...['--verify-alerts', PROMETHEUS, '--target', lab.url('frontend'), '--json', json, '--out', path.join(dir, 'report')],
       ],
       { cwd: root, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -64,28 +148,113 @@ describe('the black-friday story', () => {
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     const [code] = await once(child, 'exit');
+    const endedAt = Date.now() / 1000;
     const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    const cost = stack.processes
+      .map((p) => `${p.name} ${(cpuSeconds(p.pid) - cpuBefore.get(p.name)!).toFixed(1)} s CPU, ${rssMiB(p.pid)?.toFixed(0)} MiB`)
+      .join('; ');
+    process.stdout.write(`story on the observe stack: ${(endedAt - startedAt).toFixed(0)} s; ${cost}\n`);
+
+    // The verdict: every expectation of the scenario, the alerts' among them.
     expect(
       report.expectations.filter((e) => !e.ok),
       output,
     ).toEqual([]);
     expect(report.ok).toBe(true);
     expect(code, output).toBe(0);
-    // Browsing stays green in every minute, the recovery included.
     for (const m of report.minutes) {
-      expect(m.traffic.baseline!.p95Ms, `baseline p95 in minute ${m.minute}`).toBeLessThanOrEqual(500);
-      expect(m.traffic.baseline!.errorRate, `baseline errors in minute ${m.minute}`).toBeLessThanOrEqual(0.02);
+      expect(m.traffic.baseline.p95Ms, `baseline p95 in minute ${m.minute}`).toBeLessThanOrEqual(500);
+      expect(m.traffic.baseline.errorRate, `baseline errors in minute ${m.minute}`).toBeLessThanOrEqual(0.02);
     }
-
     // The failures are the story's: recommendations timing out, and the checkout pool running dry.
-    // The last ramp minute (two recovery minutes follow it).
-    const peak = report.minutes.at(-3)!.traffic.demo!;
+    const peak = report.minutes.at(-3)!.traffic.demo;
     expect(Object.keys(peak.errorsByReason)).toContain('recommendations-timeout');
-    const reasons = new Set(report.minutes.flatMap((m) => Object.keys(m.traffic.demo!.errorsByReason)));
+    const reasons = new Set(report.minutes.flatMap((m) => Object.keys(m.traffic.demo.errorsByReason)));
     for (const reason of reasons) expect(['recommendations-timeout', 'pool-exhausted']).toContain(reason);
 
+    // The alerts: the checkout ones fire during the ramp and resolve after the fix (minute
+    // 12), the browse SLO alert never fires.
+    const alerts = new Map((report.alerts ?? []).map((a) => [a.name, a]));
+    expect([...alerts.keys()].sort()).toEqual(
+      ['BrowseSloBurn', 'CheckoutDbPoolExhausted', 'CheckoutErrorBudgetBurn', 'CheckoutLatencyHigh', 'RecommendationsTimingOut'].sort(),
+    );
+    const fix = report.minutes.findIndex((m) => m.phase === 'recovery');
+    for (const name of ['CheckoutErrorBudgetBurn', 'CheckoutLatencyHigh', 'RecommendationsTimingOut', 'CheckoutDbPoolExhausted']) {
+      const alert = alerts.get(name)!;
+      expect(alert.firstFiringMinute, name).not.toBeNull();
+      expect(alert.firstFiringMinute!, name).toBeLessThan(fix);
+      expect(alert.resolvedMinute!, name).toBeGreaterThanOrEqual(fix);
+      expect(alert.firing, name).toHaveLength(1);
+    }
+    expect(alerts.get('BrowseSloBurn')!.firing).toEqual([]);
+    // The HTML report draws when each fired.
+    const html = readFileSync(path.join(dir, 'report', 'index.html'), 'utf8');
+    for (const name of alerts.keys()) expect(html).toContain(name);
+
+    // The traces.
     expect(report.traces?.services).toHaveLength(12);
     expect(report.traces?.attributeCoverage).toEqual({ 'traffic.type': 1, 'demo.minute': 1 });
     expect(report.traces?.example?.rows.length).toBeGreaterThan(7);
+
+    // The span metrics: wait until the last minute's spans are counted (export every
+    // 0.5 s, the collector's batch and its 1 s connector flush), then compare per minute.
+    const wanted = (cls: 'baseline' | 'demo') => report.minutes.reduce((sum, m) => sum + m.traffic[cls].requests, 0);
+    const counted = async (cls: 'baseline' | 'demo') =>
+      Number((await promQuery(`sum(traces_span_metrics_calls_total{${frontendSpans(cls)}})`))[0]?.value[1] ?? 0);
+    for (let i = 0; i < 30 && ((await counted('demo')) < wanted('demo') || (await counted('baseline')) < wanted('baseline')); i++)
+      await sleep(500);
+    const problems: string[] = [];
+    for (const cls of ['baseline', 'demo'] as const) {
+      const spans = await spanMetricsByMinute(cls);
+      for (const m of report.minutes) {
+        const runner = m.traffic[cls];
+        const calls = spans.calls.get(m.minute) ?? 0;
+        const errorRate = (spans.errors.get(m.minute) ?? 0) / (calls || 1);
+        const p95 = spans.p95.get(m.minute) ?? Number.NaN;
+        const where = `${cls} minute ${m.minute}`;
+        if (Math.abs(calls - runner.requests) > Math.max(1, 0.02 * runner.requests))
+          problems.push(`${where}: ${calls} frontend spans for ${runner.requests} requests`);
+        if (Math.abs(errorRate - runner.errorRate) > 0.05)
+          problems.push(`${where}: span error rate ${errorRate.toFixed(3)}, runner ${runner.errorRate.toFixed(3)}`);
+        if (!(Math.abs(p95 - runner.p95Ms) <= 0.1 * runner.p95Ms))
+          problems.push(`${where}: span p95 ${p95.toFixed(0)} ms, runner ${runner.p95Ms.toFixed(0)} ms`);
+      }
+    }
+    expect(problems).toEqual([]);
+
+    // Every dashboard panel's query (and annotation) returns data over the run.
+    const dashboards = ['black-friday', 'service-red'].map(
+      (name) => JSON.parse(readFileSync(path.join(root, 'observability/grafana/dashboards', `${name}.json`), 'utf8')) as DashboardJson,
+    );
+    const queries = dashboards.flatMap((d) => [...panelQueries(d, '30s'), ...annotationQueries(d, '30s')]);
+    expect(queries.length).toBeGreaterThan(10);
+    const empty: string[] = [];
+    for (const q of queries) {
+      const result = await promRange(q.expr, startedAt, endedAt + 5, 2.5);
+      if (!result.length) empty.push(`${q.dashboard} / ${q.panel} / ${q.refId}: ${q.expr}`);
+    }
+    expect(empty).toEqual([]);
+
+    // Jaeger's Monitor tab: the metrics endpoints it calls answer with data for frontend.
+    const params = new URLSearchParams({
+      service: 'frontend',
+      spanKind: 'server',
+      endTs: String(Date.now()),
+      lookback: String(Math.ceil(endedAt - startedAt + 30) * 1000),
+      step: '5000',
+      ratePer: '60000',
+    });
+    for (const [endpoint, extra] of [
+      ['calls', ''],
+      ['errors', ''],
+      ['latencies', '&quantile=0.95'],
+    ] as const) {
+      const response = await fetch(`${JAEGER}/api/metrics/${endpoint}?${params}${extra}`);
+      const text = await response.text();
+      expect(response.status, `${endpoint}: ${text}`).toBe(200);
+      const body = JSON.parse(text) as { metrics?: { metricPoints?: unknown[] }[] };
+      const points = (body.metrics ?? []).reduce((sum, m) => sum + (m.metricPoints?.length ?? 0), 0);
+      expect(points, `Jaeger /api/metrics/${endpoint} for frontend: ${text.slice(0, 300)}`).toBeGreaterThan(0);
+    }
   });
 });
