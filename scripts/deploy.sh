@@ -39,7 +39,8 @@
 #                               never in a manifest; the collector merges coralogix.yaml
 #   CORALOGIX_DOMAIN            e.g. eu2.coralogix.com (required with the key)
 #   CORALOGIX_APPLICATION_NAME  default black-friday-lab
-#   CORALOGIX_SUBSYSTEM_NAME    default lab
+#   CORALOGIX_SUBSYSTEM_NAME    default lab: the subsystem of data without a service.name
+#                               (every service is its own subsystem, its service.name)
 # Without the key the collector merges none.yaml (the Secret, if any, is left alone).
 #
 # Exit status: 0 deployed, 1 failed (rolled back when there was a release to go back
