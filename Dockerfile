@@ -22,6 +22,7 @@ COPY services/shipping/package.json services/shipping/
 # Developer-tool workspaces (packages/*): only their manifests, so that the lockfile
 # matches; their code never enters an image.
 COPY packages/dashboards/package.json packages/dashboards/
+COPY packages/coralogix/package.json packages/coralogix/
 # Install scripts stay off: the image's own Node is the runtime (the `node` dev
 # dependency only pins Node 24 for developers).
 RUN npm ci --ignore-scripts --no-audit --no-fund
