@@ -178,10 +178,21 @@ export function startLabSdk(options: LabSdkOptions): () => Promise<void> {
     api.logs.setGlobalLoggerProvider(loggerProvider);
   }
   api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  api.propagation.setGlobalPropagator(
-    new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
-  );
+  registerW3cPropagation();
   return async () => {
     await Promise.all(toShutdown.map((provider) => provider.shutdown()));
   };
+}
+
+/**
+ * W3C trace context and baggage as the global propagator: what carries the story's
+ * `traffic.type` and `demo.minute` from the runner to every service. It needs no SDK, so
+ * the runner registers it even when it exports no telemetry of its own.
+ */
+export function registerW3cPropagation(): void {
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  api.propagation.setGlobalPropagator(
+    new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+  );
 }

@@ -27,12 +27,21 @@ export function labResourceAttributes(env: NodeJS.ProcessEnv = process.env): Rec
 export interface StartOptions {
   /** Patch http, undici, koa, pg, knex, ioredis and pino (services); off for the runner's manual spans. */
   autoInstrument?: boolean;
+  /** Register the W3C trace-context and baggage propagators even when no telemetry is wanted. */
+  propagateAlways?: boolean;
 }
 
-/** Starts the SDK if the environment asks for telemetry; true when it runs. */
+/**
+ * Starts the SDK if the environment asks for telemetry; true when it runs. Without it,
+ * `propagateAlways` still registers the W3C propagators (the runner: its requests carry
+ * the story's baggage whether or not it exports spans of its own).
+ */
 export function startTelemetry(options: StartOptions = {}): boolean {
   if (telemetryStarted()) return true;
-  if (!telemetryWanted()) return false;
+  if (!telemetryWanted()) {
+    if (options.propagateAlways) (require('./otel-sdk.js') as typeof import('./otel-sdk.js')).registerW3cPropagation();
+    return false;
+  }
   process.env.OTEL_SERVICE_NAME ||= serviceFromEntry(process.argv[1]) ?? '';
   // Stable semantic-convention names for HTTP and database spans and metrics.
   process.env.OTEL_SEMCONV_STABILITY_OPT_IN ||= 'http,database';

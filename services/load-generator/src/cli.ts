@@ -70,8 +70,9 @@ async function run(flags: RunFlags): Promise<number> {
   const verifier = flags.verifyTraces ? await startVerifier(flags.otlpPort) : undefined;
   if (verifier) await preflightTraces(verifier, scenario, target, Number(flags.otlpPort));
   // The runner's own root spans (no auto-instrumentation: the requests are made by hand).
+  // Its requests carry the story's baggage even when it exports nothing itself.
   process.env.OTEL_SERVICE_NAME ||= 'load-generator';
-  startTelemetry({ autoInstrument: false });
+  startTelemetry({ autoInstrument: false, propagateAlways: true });
   const controller = new AbortController();
   const onStopRequest = () => {
     process.stderr.write('\nscenario: stop requested (npm run scenario -- stop); waiting for requests in flight...\n');

@@ -1,4 +1,8 @@
 import { runService } from '@bfl/kit';
+import { startTelemetry } from '@bfl/kit/telemetry-boot';
 import { service } from './app.js';
 
+// Started by the preload when telemetry is wanted; otherwise the scenario requests still
+// carry the story's baggage (traffic.type, demo.minute) to the services.
+startTelemetry({ autoInstrument: false, propagateAlways: true });
 runService(service);

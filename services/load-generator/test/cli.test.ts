@@ -17,12 +17,15 @@ const artifacts = path.join(root, '.artifacts');
 const dir = mkdtempSync(path.join(tmpdir(), 'scenario-cli-'));
 let server: Server;
 let target: string;
+/** The baggage header of every request the target got, by path. */
+const baggage: { path: string; value: string | undefined }[] = [];
 
 beforeAll(async () => {
   // browse answers 200 after 20 ms; checkout answers 503 for every third request.
   let checkouts = 0;
   server = createServer((req, res) => {
     req.resume();
+    baggage.push({ path: req.url ?? '', value: req.headers.baggage });
     const status = req.url === '/api/checkout' && ++checkouts % 3 === 0 ? 503 : 200;
     setTimeout(() => res.writeHead(status, { 'content-type': 'application/json' }).end('{}'), 20);
   });
@@ -56,10 +59,10 @@ expectations:
   return file;
 }
 
-async function scenario(args: string[]) {
+async function scenario(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'services/load-generator/dist/cli.js', ...args], {
     cwd: root,
-    env: { ...process.env, CI: 'true' },
+    env: { ...env, CI: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -84,6 +87,21 @@ describe('npm run scenario', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(message);
     expect(stdout).not.toMatch(/^min /m);
+  });
+
+  it('tags every request with its class and minute as W3C baggage, even when it exports no telemetry', async () => {
+    const quiet = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OTEL_')));
+    baggage.length = 0;
+    const { code, stderr } = await scenario(['--scenario', scenarioFile('tagged', 1), '--minute', '1s', '--target', target], quiet);
+    expect(code, stderr).toBeLessThan(2);
+    const sent = baggage.filter((b) => b.path === '/api/browse' || b.path === '/api/checkout');
+    expect(sent.length).toBeGreaterThan(10);
+    const parse = (value = '') => Object.fromEntries(value.split(',').map((pair) => pair.trim().split('=')));
+    for (const { path: route, value } of sent) {
+      const entries = parse(value);
+      expect(entries['traffic.type'], `${route}: baggage ${value}`).toBe(route === '/api/browse' ? 'baseline' : 'demo');
+      expect(['0', '1'], `${route}: baggage ${value}`).toContain(entries['demo.minute']);
+    }
   });
 
   it('names the bad field of a broken scenario file', async () => {
