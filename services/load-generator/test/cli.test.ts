@@ -25,7 +25,7 @@ beforeAll(async () => {
   let checkouts = 0;
   server = createServer((req, res) => {
     req.resume();
-    baggage.push({ path: req.url ?? '', value: req.headers.baggage });
+    baggage.push({ path: req.url ?? '', value: String(req.headers.baggage ?? '') || undefined });
     const status = req.url === '/api/checkout' && ++checkouts % 3 === 0 ? 503 : 200;
     setTimeout(() => res.writeHead(status, { 'content-type': 'application/json' }).end('{}'), 20);
   });
