@@ -75,6 +75,8 @@ export interface IngressRequest {
   /** What it answered: `ok`, a gRPC status name, or `hang` (never). */
   answer: string;
   receivedAt: number;
+  /** The request message's size, uncompressed (the protobuf the exporter encoded). */
+  bytes: number;
 }
 
 type Unary = grpc.handleUnaryCall<Buffer, Buffer>;
@@ -141,7 +143,7 @@ export class StandInIngress {
   private handle(signal: OtlpSignal, call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {
     const metadata = Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const record = (answer: string, body: Record<string, unknown> = {}) =>
-      this.requests.push({ signal, metadata, body, answer, receivedAt: Date.now() });
+      this.requests.push({ signal, metadata, body, answer, receivedAt: Date.now(), bytes: call.request.length });
     if (metadata.authorization !== `Bearer ${this.key}`) {
       record('UNAUTHENTICATED');
       callback({ code: grpc.status.UNAUTHENTICATED, details: 'invalid or missing private key' });

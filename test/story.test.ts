@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SHOP_SERVICES } from '@bfl/kit';
-import { type Lab, rssMiB, startLab } from '@bfl/kit/lab';
+import { cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/kit/lab';
 import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/kit/observe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { annotationQueries, type DashboardJson, panelQueries } from '../packages/dashboards/src/index.js';
@@ -121,11 +121,6 @@ async function spanMetricsByMinute(cls: 'baseline' | 'demo') {
   const byMinute = (v: PromVector[]) => new Map(v.map((s) => [Number(s.metric.demo_minute), Number(s.value[1])]));
   return { calls: byMinute(calls), errors: byMinute(errors), p95: byMinute(p95) };
 }
-
-const cpuSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 10 ms
-};
 
 describe('the black-friday story on the lab with its observability stack', () => {
   it('meets every expectation, alerts included, and the span metrics, dashboards and Jaeger tell it too', {

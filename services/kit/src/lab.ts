@@ -63,6 +63,12 @@ export function rssMiB(pid: number): number | undefined {
   }
 }
 
+/** A process's CPU time so far, user + system, in seconds (Linux, from /proc; 10 ms ticks). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Resolves when nothing listens on the port. */
 export async function portFree(port: number): Promise<boolean> {
   const server = createServer();

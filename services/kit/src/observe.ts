@@ -43,6 +43,10 @@ export interface ObserveOptions {
   onProgress?: (line: string) => void;
   /** Other ports than OBSERVE_PORTS (tests run a stack beside a developer's). */
   ports?: Partial<ObservePorts>;
+  /** More collector configuration files, merged over config.yaml and observe.yaml in order. */
+  collectorConfigs?: string[];
+  /** More environment for the collector (what those files read). */
+  collectorEnv?: Record<string, string>;
 }
 
 export type ObservePorts = Record<keyof typeof OBSERVE_PORTS, number>;
@@ -198,8 +202,13 @@ export async function startObserveStack(options: ObserveOptions): Promise<Observ
     const collector = start(
       'otel-collector',
       bins.collector,
-      [`--config=${path.join(REPO_ROOT, 'otel-collector/config.yaml')}`, `--config=${path.join(REPO_ROOT, 'otel-collector/observe.yaml')}`],
+      [
+        `--config=${path.join(REPO_ROOT, 'otel-collector/config.yaml')}`,
+        `--config=${path.join(REPO_ROOT, 'otel-collector/observe.yaml')}`,
+        ...(options.collectorConfigs ?? []).map((file) => `--config=${file}`),
+      ],
       {
+        ...options.collectorEnv,
         OTLP_GRPC_ENDPOINT: local(ports.collectorGrpc),
         OTLP_HTTP_ENDPOINT: local(ports.collectorHttp),
         HEALTH_ENDPOINT: local(ports.collectorHealth),
