@@ -56,7 +56,13 @@ describe('the rendered Coralogix alert definitions', () => {
       const { metrics } = queryNames(promql);
       expect(metrics.length, def.name).toBeGreaterThan(0);
       for (const m of metrics)
-        expect(['calls_total', 'duration_ms_bucket', 'duration_ms_count', 'db_client_connection_pending_requests']).toContain(m);
+        expect([
+          'calls_total',
+          'duration_ms_bucket',
+          'duration_ms_count',
+          'db_client_connection_pending_requests',
+          'db_client_connection_max',
+        ]).toContain(m);
       for (const range of promql.matchAll(/\[([^\]]+)\]/g)) expect(['2m'], `${def.name}: [${range[1]}]`).toContain(range[1]);
       expect(def.entityLabels.managed_by).toBe('black-friday-lab');
     }

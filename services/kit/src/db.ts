@@ -39,7 +39,7 @@ export function createDb(options: DbOptions): Knex {
       debug: (message: unknown) => options.logger?.debug({ knex: message }, 'knex debug'),
     },
   });
-  observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool);
+  observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool, options.poolMax);
   return db;
 }
 

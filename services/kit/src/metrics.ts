@@ -11,12 +11,20 @@ export interface PoolLike {
 
 /**
  * Pool gauges with the semantic-convention names: connections in use and idle
- * (`db.client.connection.count`) and requests waiting for one
- * (`db.client.connection.pending_requests`).
+ * (`db.client.connection.count`), requests waiting for one
+ * (`db.client.connection.pending_requests`) and the pool's size
+ * (`db.client.connection.max`), so that an alert can say "as many waiting as half the
+ * pool" without knowing how big the pool is.
  */
-export function observePool(poolName: string, pool: () => PoolLike | undefined): void {
+export function observePool(poolName: string, pool: () => PoolLike | undefined, max: number): void {
   const meter = labMeter();
   const base = { 'db.client.connection.pool.name': poolName };
+  meter
+    .createObservableUpDownCounter('db.client.connection.max', {
+      description: 'The largest number of connections the pool opens',
+      unit: '{connection}',
+    })
+    .addCallback((result) => result.observe(max, base));
   meter
     .createObservableUpDownCounter('db.client.connection.count', { description: 'Connections of the pool, by state', unit: '{connection}' })
     .addCallback((result) => {
