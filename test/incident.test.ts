@@ -3,7 +3,7 @@
  * published in lab:scenario change what the services really do.
  */
 import { randomUUID } from 'node:crypto';
-import { type Started, startService } from '@bfl/kit';
+import { loadConfig, STORY_POOLS, type Started, startService } from '@bfl/kit';
 import { SCENARIO_KEY } from '@bfl/kit/scenario-state';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -88,5 +88,12 @@ describe('checkout under the write-delay knob', () => {
     expect(statuses).toContain(503);
     for (const reply of replies.filter((r) => r.status === 503)) expect(reply.body.reason).toBe('pool-exhausted');
     for (const reply of replies.filter((r) => r.status === 201)) expect(reply.body.items).toHaveLength(1);
+  });
+});
+
+describe('the story pools', () => {
+  it('are the sizes the services default to (what npm run lab -- --scale scales)', () => {
+    expect(loadConfig(checkout.config, {}).CHECKOUT_POOL_MAX).toBe(STORY_POOLS.CHECKOUT_POOL_MAX);
+    expect(loadConfig(recommendation.config, {}).RECOMMENDATION_POOL_MAX).toBe(STORY_POOLS.RECOMMENDATION_POOL_MAX);
   });
 });

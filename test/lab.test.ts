@@ -85,7 +85,7 @@ describe('npm run lab', () => {
   }, 90_000);
 
   it('refuses unknown options and services with exit 2', async () => {
-    for (const args of [['--bogus'], ['--only', 'cart,warehouse']]) {
+    for (const args of [['--bogus'], ['--only', 'cart,warehouse'], ['--scale', '0.3'], ['--scale', 'half']]) {
       const child = spawn(process.execPath, ['services/kit/dist/lab-cli.js', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d) => (stderr += d));

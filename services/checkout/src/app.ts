@@ -8,6 +8,7 @@ import {
   HttpError,
   ID_PATTERN,
   LatencyModel,
+  STORY_POOLS,
   unprocessable,
   validate,
   validateBody,
@@ -169,7 +170,7 @@ export const service = defineService({
   name: 'checkout',
   config: {
     DATABASE_URL: env.url(DEFAULT_DATABASE_URL),
-    CHECKOUT_POOL_MAX: env.int(4, 1, 100),
+    CHECKOUT_POOL_MAX: env.int(STORY_POOLS.CHECKOUT_POOL_MAX, 1, 100),
     /** How long an order waits for a pool connection before failing fast with `pool-exhausted`. */
     CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS: env.int(300, 1),
     /** Where the scenario's knobs are read from (key lab:scenario). */

@@ -25,6 +25,8 @@ export {
   SERVICE_PORTS,
   type ServiceName,
   SHOP_SERVICES,
+  STORY_POOLS,
+  scaledPoolEnv,
   urlVariable,
 } from './services.js';
 export { shutdownTelemetry, telemetryStarted, telemetryWanted } from './telemetry-control.js';

@@ -8,9 +8,9 @@ import { parseArgs } from 'node:util';
 import { minuteLabel } from './alert-rules.js';
 import { LabError, rssMiB, startLab } from './lab.js';
 import { OBSERVE_PORTS, type ObserveStack, startObserveStack } from './observe.js';
-import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES } from './services.js';
+import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES, scaledPoolEnv } from './services.js';
 
-const HELP = `usage: npm run lab [-- --only a,b] [--port-offset N] [--observe [--minute 5s]] [--check] [--quiet]
+const HELP = `usage: npm run lab [-- --only a,b] [--port-offset N] [--observe [--minute 5s]] [--scale X] [--check] [--quiet]
 
 Starts the lab's services as local processes (built first), waits until every
 /ready answers, prints where each listens, and stops them all on Ctrl-C.
@@ -25,6 +25,10 @@ Starts the lab's services as local processes (built first), waits until every
                    Built from source, Prometheus and Jaeger serve their APIs, not web UIs.
   --minute D       with --observe: the demo-minute length the alert rules are rendered
                    for (default 60s); run the scenario with the same --minute
+  --scale X        the story at a fraction of its load, for a machine too slow or too busy
+                   for the full one: the story's database pools (checkout, recommendation;
+                   4 each) sized by X (0.25, 0.5 or 0.75); run the scenario with the same
+                   --rate-scale X, and every queue is as full as at full scale
   --check          stop again once everything is ready (exit 0 when the lab starts)
   --quiet          do not print the services' log lines
   -h, --help       this text
@@ -72,10 +76,20 @@ async function run(): Promise<number> {
     return 2;
   }
   let minuteMs = 60_000;
+  let scale = 1;
+  let poolEnv: Record<string, string> = {};
   try {
     if (args.values.minute !== undefined) {
       if (!args.values.observe) throw new Error('--minute goes with --observe (it sets the length the alert rules are rendered for)');
       minuteMs = parseMinute(args.values.minute);
+    }
+    if (args.values.scale !== undefined) {
+      scale = Number(args.values.scale);
+      try {
+        poolEnv = scaledPoolEnv(scale);
+      } catch (error) {
+        throw new Error(`--scale "${args.values.scale}": ${(error as Error).message}`);
+      }
     }
   } catch (error) {
     process.stderr.write(`lab: ${(error as Error).message}\n`);
@@ -105,7 +119,7 @@ async function run(): Promise<number> {
     lab = await startLab({
       services,
       ports,
-      env: stack?.serviceEnv,
+      env: { ...stack?.serviceEnv, ...poolEnv },
       onLine: (name, line) => {
         if (!args.values.quiet) process.stdout.write(`${prefix(name)} ${line}\n`);
       },
@@ -121,6 +135,7 @@ async function run(): Promise<number> {
   };
 
   const rows = lab.processes.map((p) => ({ ...p, rss: rssMiB(p.pid) }));
+  const scaleFlag = scale === 1 ? '' : ` --rate-scale ${scale}`;
   const totalRss = rows.reduce((sum, r) => sum + (r.rss ?? 0), 0);
   const lines = [
     '',
@@ -139,8 +154,16 @@ async function run(): Promise<number> {
           ...stack.processes.map((p) => `  ${p.name.padEnd(14)}  ${p.url.padEnd(22)}  ${String(p.pid).padStart(7)}  ${p.log}`),
           `  ${'verify-traces'.padEnd(14)}  ${`http://localhost:${OBSERVE_PORTS.verify}`.padEnd(22)}  (npm run scenario -- --verify-traces listens here)`,
           '',
-          `lab: run the story with  npm run scenario -- --minute ${minuteLabel(minuteMs)} --verify-traces --verify-alerts http://localhost:${OBSERVE_PORTS.prometheus}`,
+          `lab: run the story with  npm run scenario -- --minute ${minuteLabel(minuteMs)}${scaleFlag} --verify-traces --verify-alerts http://localhost:${OBSERVE_PORTS.prometheus}`,
           "     (Prometheus and Jaeger built from source serve their APIs, not web UIs: the scenario's --out report is the visual here)",
+          '',
+        ]
+      : []),
+    ...(scale !== 1
+      ? [
+          `lab: the story's pools at ${scale}x (${Object.entries(poolEnv)
+            .map(([name, size]) => `${name}=${size}`)
+            .join(', ')}): run the scenario with --rate-scale ${scale}`,
           '',
         ]
       : []),
@@ -187,6 +210,7 @@ function parse() {
       check: { type: 'boolean', default: false },
       observe: { type: 'boolean', default: false },
       minute: { type: 'string' },
+      scale: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },

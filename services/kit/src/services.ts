@@ -32,3 +32,23 @@ export function defaultUrl(service: ServiceName): string {
 
 export const DEFAULT_DATABASE_URL = 'postgres://lab:lab@localhost:5432/lab';
 export const DEFAULT_REDIS_URL = 'redis://localhost:6379';
+
+/**
+ * The two database pools that tell the story, at their default sizes (the services'
+ * defaults for CHECKOUT_POOL_MAX and RECOMMENDATION_POOL_MAX): the recommendation query
+ * queues on one, the order transaction on the other.
+ */
+export const STORY_POOLS = { CHECKOUT_POOL_MAX: 4, RECOMMENDATION_POOL_MAX: 4 } as const;
+
+/**
+ * The story at a fraction of its load (`npm run lab -- --scale 0.5` with `npm run scenario
+ * -- --rate-scale 0.5`): the story's pools sized with the rates, so that every queue is
+ * as full, every timeout as likely and every alert as loud as at full scale, for that
+ * fraction of the CPU. The pools stay whole: 0.25, 0.5, 0.75 or 1.
+ */
+export function scaledPoolEnv(scale: number): Record<keyof typeof STORY_POOLS, string> {
+  const sizes = Object.entries(STORY_POOLS).map(([name, size]) => [name, size * scale] as const);
+  if (!(scale > 0 && scale <= 1) || sizes.some(([, size]) => !Number.isInteger(size)))
+    throw new Error(`the story's pools of 4 stay whole only at a scale of 0.25, 0.5, 0.75 or 1 (got ${scale})`);
+  return Object.fromEntries(sizes.map(([name, size]) => [name, String(size)])) as Record<keyof typeof STORY_POOLS, string>;
+}

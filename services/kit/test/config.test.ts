@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, commonEnv, env, loadConfig } from '../src/config.js';
+import { scaledPoolEnv } from '../src/services.js';
 
 describe('loadConfig', () => {
   const shape = { PORT: env.port(8012), DATABASE_URL: env.url('postgres://localhost/lab'), ...commonEnv };
@@ -38,5 +39,14 @@ describe('loadConfig', () => {
 
   it('rejects a port out of range', () => {
     expect(() => loadConfig(shape, { PORT: '70000' })).toThrow(/PORT="70000"/);
+  });
+});
+
+describe('scaledPoolEnv (npm run lab -- --scale)', () => {
+  it('sizes the story pools with the scale and keeps them whole', () => {
+    expect(scaledPoolEnv(1)).toEqual({ CHECKOUT_POOL_MAX: '4', RECOMMENDATION_POOL_MAX: '4' });
+    expect(scaledPoolEnv(0.5)).toEqual({ CHECKOUT_POOL_MAX: '2', RECOMMENDATION_POOL_MAX: '2' });
+    expect(scaledPoolEnv(0.25)).toEqual({ CHECKOUT_POOL_MAX: '1', RECOMMENDATION_POOL_MAX: '1' });
+    for (const bad of [0, 0.3, 1.5, -0.5, Number.NaN]) expect(() => scaledPoolEnv(bad), String(bad)).toThrow(/0\.25, 0\.5, 0\.75 or 1/);
   });
 });

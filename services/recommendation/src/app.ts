@@ -10,6 +10,7 @@ import {
   ID_PATTERN,
   LatencyModel,
   remainingBudget,
+  STORY_POOLS,
   validateBody,
   z,
 } from '@bfl/kit';
@@ -122,7 +123,7 @@ export const service = defineService({
   config: {
     DATABASE_URL: env.url(DEFAULT_DATABASE_URL),
     /** The bounded pool the recommendation query runs through. */
-    RECOMMENDATION_POOL_MAX: env.int(4, 1, 100),
+    RECOMMENDATION_POOL_MAX: env.int(STORY_POOLS.RECOMMENDATION_POOL_MAX, 1, 100),
     RECOMMENDATION_POOL_ACQUIRE_TIMEOUT_MS: env.int(30_000, 1),
     /** Where the scenario's knobs are read from (key lab:scenario). */
     REDIS_URL: env.url(DEFAULT_REDIS_URL),
