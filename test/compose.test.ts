@@ -69,7 +69,7 @@ describe('compose.yaml and compose.otel.yaml', () => {
       const service = compose.services[name];
       const port = String(SERVICE_PORTS[name]);
       expect(service.environment.PORT, name).toBe(port);
-      expect([...(service.expose ?? []), ...(service.ports ?? []).map((p: string) => p.split(':')[1])], name).toContain(port);
+      expect([...(service.expose ?? []), ...(service.ports ?? []).map((p: string) => p.split(':').at(-1))], name).toContain(port);
       for (const other of nodeServices) {
         if (other === 'load-generator') continue;
         expect(service.environment[urlVariable(other)], `${name} ${urlVariable(other)}`).toBe(`http://${other}:${SERVICE_PORTS[other]}`);
@@ -89,12 +89,39 @@ describe('compose.yaml and compose.otel.yaml', () => {
       Object.entries(file.services).flatMap(([name, s]) => ((s as Doc).ports ?? []).map((p: string) => `${name}:${p}`)),
     );
     expect(published.sort()).toEqual([
-      'frontend:8018:8018',
+      'frontend:127.0.0.1:8018:8018',
       'grafana:127.0.0.1:3000:3000',
-      'jaeger:16686:16686',
-      'load-generator:8010:8010',
+      'jaeger:127.0.0.1:16686:16686',
+      'load-generator:127.0.0.1:8010:8010',
       'prometheus:127.0.0.1:9090:9090',
     ]);
+  });
+
+  it('bind every published port of every Compose file to 127.0.0.1 only', () => {
+    // Every compose*.yaml at the root, so a new overlay is checked too; compose.override.yaml
+    // is the developer's own, uncommitted file that opens a port on purpose (README).
+    const files = readdirSync(root)
+      .filter((f) => /^compose(\.[\w-]+)?\.ya?ml$/.test(f) && !/^compose\.override\.ya?ml$/.test(f))
+      .sort();
+    expect(files).toEqual(expect.arrayContaining(['compose.grafana.yaml', 'compose.otel.yaml', 'compose.yaml']));
+    let count = 0;
+    for (const file of files) {
+      for (const [name, service] of Object.entries(load(file).services ?? {})) {
+        for (const port of (service as Doc).ports ?? []) {
+          const where = `${file} ${name} ${JSON.stringify(port)}`;
+          count++;
+          if (typeof port === 'object' && port !== null) {
+            // Long syntax: host_ip must be set (its default is every interface).
+            expect(port.host_ip, where).toBe('127.0.0.1');
+            expect(port.published, where).toBeDefined();
+          } else {
+            // Short syntax: a bare "PORT" or "HOST:CONTAINER" publishes on every interface.
+            expect(String(port), where).toMatch(/^127\.0\.0\.1:\d+(-\d+)?:\d+(-\d+)?(\/(tcp|udp))?$/);
+          }
+        }
+      }
+    }
+    expect(count).toBeGreaterThanOrEqual(5);
   });
 
   it('provision Grafana read-only and anonymous, with the generated dashboards', () => {

@@ -74,6 +74,25 @@ describe('k8s/generated', () => {
     }
   });
 
+  it('binds nothing on the node: no hostIP, no hostPort (Compose publishes on 127.0.0.1 only; kompose must not carry it over)', () => {
+    const keys = (value: unknown, found: string[] = []): string[] => {
+      if (Array.isArray(value)) for (const v of value) keys(v, found);
+      else if (value && typeof value === 'object')
+        for (const [k, v] of Object.entries(value)) {
+          found.push(k);
+          keys(v, found);
+        }
+      return found;
+    };
+    for (const file of yamlFiles(committed)) {
+      expect(readFileSync(path.join(committed, file), 'utf8'), file).not.toMatch(/hostIP|hostPort/i);
+    }
+    for (const o of objects) {
+      const named = keys(o).filter((k) => /^host(IP|Port|Network)$/i.test(k));
+      expect(named, `${o.kind}/${o.metadata.name}`).toEqual([]);
+    }
+  });
+
   it('names every service image by the placeholders deploy renders, and SERVICE_VERSION too', () => {
     for (const name of nodeServices) {
       const container = find('Deployment', name)?.spec.template.spec.containers[0];
