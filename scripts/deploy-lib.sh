@@ -31,17 +31,25 @@ readonly CONNECTION_HELP="Connection (all three commands):
   VALIDATE_TIMEOUT   seconds validation may take before it fails (default 180)
   VALIDATE_INTERVAL  seconds between validation attempts (default 5)
   VALIDATE_FRONTEND_URL  the frontend Service inside the cluster (default http://frontend:8018)
-  DEPLOY_OWNER       who runs this, shown to anyone who finds the lock taken
+  DEPLOY_OWNER       who runs this, shown to anyone who finds the lock taken, and
+                     written to the host's release record and history: one line of
+                     printable ASCII, no tab, at most 200 characters
                      (default: the GitHub run, or USER@hostname)"
 
 : "${DEPLOY_PORT:=22}" "${NAMESPACE:=black-friday-lab}" "${DEPLOY_DIR:=black-friday-lab}" "${REMOTE_KUBECTL:=kubectl}"
 : "${VALIDATE_FRONTEND_URL:=http://frontend:8018}" "${VALIDATE_TIMEOUT:=180}" "${VALIDATE_INTERVAL:=5}" "${ROLLOUT_TIMEOUT:=300}" "${KEEP_RELEASES:=10}"
+# DEPLOY_OWNER goes into key=value and tab-separated files on the host (release,
+# history, lock.owner): one line of printable ASCII without a tab, or a newline in
+# it would forge a line of the record. A value given is checked (check_config); the
+# default is made to fit (anything else becomes '?', cut at OWNER_MAX).
+readonly OWNER_MAX=200
 if [[ -z ${DEPLOY_OWNER:-} ]]; then
     if [[ -n ${GITHUB_RUN_ID:-} ]]; then
         DEPLOY_OWNER="GitHub ${GITHUB_WORKFLOW:-workflow} run ${GITHUB_RUN_ID} (${GITHUB_ACTOR:-unknown}) ${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/${GITHUB_RUN_ID}"
     else
         DEPLOY_OWNER="${USER:-$(id -un)}@$(hostname)"
     fi
+    DEPLOY_OWNER=$(printf '%s' "$DEPLOY_OWNER" | LC_ALL=C tr -c ' -~' '?' | LC_ALL=C cut -c "1-$OWNER_MAX")
 fi
 readonly TAG_PATTERN='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 
@@ -63,6 +71,16 @@ check_tag() {
     [[ $2 =~ $TAG_PATTERN ]] || bad_setting "$1 '$2' is not a valid image tag (letters, digits, _ . -; at most 128)"
 }
 
+# check_owner: DEPLOY_OWNER fits one field of the host's release record (see above).
+check_owner() {
+    local LC_ALL=C printable='^[ -~]+$'
+    if ((${#DEPLOY_OWNER} > OWNER_MAX)); then
+        bad_setting "DEPLOY_OWNER is ${#DEPLOY_OWNER} characters long: at most $OWNER_MAX (it goes into the host's release record)"
+    fi
+    [[ $DEPLOY_OWNER =~ $printable ]] ||
+        bad_setting "DEPLOY_OWNER $(printf '%q' "$DEPLOY_OWNER") must be one line of printable ASCII without a tab or other control character (it goes into the host's release record and history)"
+}
+
 # check_config: the connection settings, before anything is written or run.
 check_config() {
     require_env DEPLOY_HOST DEPLOY_USER SSH_KEY SSH_KNOWN_HOSTS
@@ -75,6 +93,7 @@ check_config() {
     [[ $NAMESPACE =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || bad_setting "NAMESPACE '$NAMESPACE' is not a Kubernetes namespace name"
     [[ $DEPLOY_DIR =~ ^[A-Za-z0-9._/-]+$ && $DEPLOY_DIR != *..* ]] || bad_setting "DEPLOY_DIR '$DEPLOY_DIR' must be a plain path (letters, digits, . _ - /)"
     check_number VALIDATE_TIMEOUT VALIDATE_INTERVAL ROLLOUT_TIMEOUT KEEP_RELEASES
+    check_owner
 }
 
 SSH_DIR=

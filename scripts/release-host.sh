@@ -43,12 +43,45 @@ k() { "${KUBECTL_CMD[@]}" "$@"; }
 
 # ------------------------------------------------------------- the record --
 
+# The record's fields are lines of key=value (release, lock.owner) and tab-separated
+# (history): a release id is an image tag (deploy-lib.sh's TAG_PATTERN), the owner
+# one line of printable ASCII without a tab, at most 200 characters. deploy-lib.sh
+# checks both before sending; they are checked again here, where they are written.
+valid_release_id() { [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; }
+valid_owner() {
+    local LC_ALL=C printable='^[ -~]{1,200}$'
+    [[ $1 =~ $printable ]]
+}
+
+# check_settings ACTION [TAG]: before anything is written on the host.
+check_settings() {
+    valid_owner "${DEPLOY_OWNER:-}" ||
+        fatal 2 "DEPLOY_OWNER $(printf '%q' "${DEPLOY_OWNER:-}" | cut -c 1-240) must be one line of printable ASCII without a tab, at most 200 characters"
+    case $1 in
+        deploy) valid_release_id "${2:-}" || fatal 2 "$(printf '%q' "${2:-}" | cut -c 1-240) is not a release id (an image tag)" ;;
+        rollback) [[ -z ${2:-} ]] || valid_release_id "$2" || fatal 2 "$(printf '%q' "$2" | cut -c 1-240) is not a release id (an image tag)" ;;
+    esac
+}
+
 record_get() {
     [[ -f $BASE/release ]] || return 0
     sed -n "s/^$1=//p" "$BASE/release" | tail -n 1
 }
 
+# check_record ID...: the ids read back from the record are release ids (a record
+# written before they were checked, or by hand, could hold anything, a path included).
+check_record() {
+    local id
+    for id in "$@"; do
+        [[ -z $id ]] || valid_release_id "$id" ||
+            fatal 1 "the release record $BASE/release holds $(printf '%q' "$id" | cut -c 1-240), which is not a release id: fix the record by hand"
+    done
+}
+
 record_set() { # CURRENT PREVIOUS
+    valid_release_id "$1" || fatal 1 "refusing to record $(printf '%q' "$1") as the current release: not a release id"
+    [[ -z $2 ]] || valid_release_id "$2" || fatal 1 "refusing to record $(printf '%q' "$2") as the previous release: not a release id"
+    valid_owner "$DEPLOY_OWNER" || fatal 1 "refusing to write DEPLOY_OWNER into the release record: not one line of printable ASCII"
     printf 'current=%s\nprevious=%s\nupdated=%s\nby=%s\n' "$1" "$2" "$(stamp)" "$DEPLOY_OWNER" >"$BASE/release.tmp"
     mv -f "$BASE/release.tmp" "$BASE/release"
 }
@@ -273,6 +306,7 @@ do_deploy() {
     take_lock "deploy of $tag"
     current=$(record_get current)
     previous=$(record_get previous)
+    check_record "$current" "$previous"
     result tag "$tag"
     result previous "$current"
     say "deploying $tag to namespace $NAMESPACE (running now: ${current:-nothing recorded})"
@@ -329,6 +363,7 @@ do_rollback() {
     take_lock "rollback to ${tag:-the previous release}"
     current=$(record_get current)
     previous=$(record_get previous)
+    check_record "$current" "$previous"
     target=${tag:-$previous}
     [[ -n $target ]] || fatal 1 "nothing to roll back to: no previous release is recorded in $BASE/release (current: ${current:-none})"
     # shellcheck disable=SC2012 # release directories are image tags: no odd characters
@@ -405,6 +440,7 @@ release_host_main() {
         fatal 2 "${KUBECTL_CMD[0]} is not on PATH on $(hostname) (REMOTE_KUBECTL='${REMOTE_KUBECTL:-kubectl}')"
     ERRORS=$(mktemp)
     trap 'rm -f "$ERRORS"' EXIT
+    check_settings "$action" "$tag"
     cd ~ || fatal 2 "cannot enter the home directory of $(id -un)"
     BASE=${DEPLOY_DIR:?}/${NAMESPACE:?}
     mkdir -p "$BASE/releases"
@@ -427,6 +463,7 @@ release_host_run() {
         deploy | rollback) ;;
         *) release_host_main "$@"; return ;;
     esac
+    check_settings "$@"
     command -v setsid >/dev/null 2>&1 || fatal 2 "setsid (util-linux) is not installed on $(hostname)"
     cd ~ || fatal 2 "cannot enter the home directory of $(id -un)"
     base=${DEPLOY_DIR:?}/${NAMESPACE:?}

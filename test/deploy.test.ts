@@ -4,7 +4,7 @@
  * The tests run in order, as one host's life: releases v1..v7 come and go.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SERVICE_PORTS, type ServiceName } from '@bfl/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -274,6 +274,85 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(existsSync(path.join(releaseDir(), 'releases/v1x'))).toBe(false);
   });
 
+  it('refuses a DEPLOY_OWNER that would forge a line of the release record, before anything runs on the host', async () => {
+    const files = ['release', 'history'].map((f) => path.join(releaseDir(), f));
+    const before = files.map((f) => readFileSync(f, 'utf8'));
+    const callsBefore = calls().length;
+    const cluster = JSON.stringify(state());
+    const forged = await deploy('v1y', { DEPLOY_OWNER: 'mallory\ncurrent=evil' });
+    expect(forged.code, forged.output).toBe(2);
+    expect(forged.stderr).toMatch(
+      /^deploy: DEPLOY_OWNER \$'mallory\\ncurrent=evil' must be one line of printable ASCII without a tab or other control character/m,
+    );
+    const tab = await script('rollback.sh', { DEPLOY_OWNER: 'a\tb' });
+    expect(tab.code).toBe(2);
+    expect(tab.stderr).toMatch(/^rollback: DEPLOY_OWNER \$'a\\tb' must be one line of printable ASCII/m);
+    const long = await deploy('v1y', { DEPLOY_OWNER: 'x'.repeat(201) });
+    expect(long.code).toBe(2);
+    expect(long.stderr).toMatch(/^deploy: DEPLOY_OWNER is 201 characters long: at most 200/m);
+    // Nothing reached the host: the record, the history and the cluster are as they were.
+    expect(files.map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+    expect(record()).toMatchObject({ current: 'v1', previous: '' });
+    expect(record()).not.toHaveProperty('evil');
+    expect(readFileSync(files[0] as string, 'utf8')).not.toMatch(/evil/);
+    expect(calls().length).toBe(callsBefore);
+    expect(JSON.stringify(state())).toBe(cluster);
+    expect(existsSync(path.join(releaseDir(), 'releases/v1y'))).toBe(false);
+    expect(existsSync(path.join(releaseDir(), 'lock.owner'))).toBe(false);
+  });
+
+  it('the host checks the owner and the release id again where it writes them (a sender that did not)', async () => {
+    const files = ['release', 'history'].map((f) => path.join(releaseDir(), f));
+    const before = files.map((f) => readFileSync(f, 'utf8'));
+    const callsBefore = calls().length;
+    const onHost = (action: string, tag: string, owner: string) =>
+      new Promise<Run>((resolve, reject) => {
+        const child = spawn(
+          'bash',
+          ['-c', 'set -euo pipefail; source scripts/release-host.sh; release_host_run "$@" </dev/null', 'host', action, tag],
+          {
+            cwd: ROOT,
+            env: {
+              PATH: process.env.PATH ?? '/usr/bin:/bin',
+              HOME: process.env.HOME ?? '/root',
+              NAMESPACE,
+              DEPLOY_DIR: path.join(host.dir, 'host-releases'),
+              REMOTE_KUBECTL: host.kubectl,
+              VALIDATE_TIMEOUT: '2',
+              VALIDATE_INTERVAL: '1',
+              VALIDATE_FRONTEND_URL: 'http://frontend:8018',
+              ROLLOUT_TIMEOUT: '2',
+              KEEP_RELEASES: '10',
+              DEPLOY_OWNER: owner,
+              BUNDLE_B64: '',
+            },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        child.once('error', reject);
+        child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr, output: stdout + stderr, summary: '' }));
+      });
+    const forged = await onHost('deploy', 'v1z', 'mallory\ncurrent=evil');
+    expect(forged.code, forged.output).toBe(2);
+    expect(forged.stdout).toMatch(/^error=DEPLOY_OWNER \$'mallory\\ncurrent=evil' must be one line of printable ASCII without a tab/m);
+    const tab = await onHost('rollback', '', 'a\tb');
+    expect(tab.code, tab.output).toBe(2);
+    const traversal = await onHost('rollback', '../../x', 'a person');
+    expect(traversal.code, traversal.output).toBe(2);
+    expect(traversal.stdout).toMatch(/^error=\.\.\/\.\.\/x is not a release id/m);
+    expect(files.map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+    expect(calls().length).toBe(callsBefore);
+    expect(existsSync(path.join(releaseDir(), 'lock.owner'))).toBe(false);
+  });
+
   it('deploys a second release and records the one it replaced', async () => {
     const run = await deploy('v2', { CORALOGIX_PRIVATE_KEY: 'cx-secret-value-123', CORALOGIX_DOMAIN: 'eu2.coralogix.com' });
     expect(run.code, run.output).toBe(0);
@@ -433,6 +512,31 @@ describe('deploy, rollback and validate over SSH', () => {
     expect(staging).toMatch(/^current=s1$/m);
     expect(record()).toMatchObject({ current: 'v6', previous: 'v1' });
   });
+
+  it('refuses to act on a release record whose ids are not release ids (forged before they were checked)', async () => {
+    const dir = path.join(host.dir, 'host-releases/lab-forged');
+    mkdirSync(path.join(dir, 'releases'), { recursive: true });
+    const forged = 'current=v1\nprevious=\nupdated=2026-01-01T00:00:00Z\nby=mallory\ncurrent=../../../tmp/x\n';
+    writeFileSync(path.join(dir, 'release'), forged);
+    const callsBefore = calls().length;
+    const run = await deploy('f1', { NAMESPACE: 'lab-forged' });
+    expect(run.code, run.output).toBe(1);
+    expect(run.output).toMatch(
+      /the release record \S+\/lab-forged\/release holds \.\.\/\.\.\/\.\.\/tmp\/x, which is not a release id: fix the record by hand/,
+    );
+    const back = await script('rollback.sh', { NAMESPACE: 'lab-forged' });
+    expect(back.code, back.output).toBe(1);
+    expect(back.output).toMatch(/which is not a release id/);
+    expect(readFileSync(path.join(dir, 'release'), 'utf8')).toBe(forged);
+    // Nothing was applied: kubectl was not asked to change anything.
+    expect(
+      calls()
+        .slice(callsBefore)
+        .filter((c) => /apply|delete/.test(c)),
+    ).toEqual([]);
+    expect(Object.keys(state().namespaces)).not.toContain('lab-forged');
+    expect(existsSync(path.join(dir, 'lock.owner'))).toBe(false);
+  }, 60_000);
 
   it('a deploy whose connection drops midway (the job killed) still fails over to the previous release on the host, and frees the lock', async () => {
     // Slow rollouts, then a validation that fails: the client is gone long before.
