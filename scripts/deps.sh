@@ -272,6 +272,23 @@ parse_url "$REDIS_URL" 6379
 readonly REDIS_HOST=$URL_HOST REDIS_PORT=$URL_PORT REDIS_USER=$URL_USER REDIS_PASS=$URL_PASS REDIS_SCHEME=$URL_SCHEME
 REDIS_SHOWN="$REDIS_HOST:$REDIS_PORT"
 
+# redis_conf_string VALUE: VALUE as one double-quoted redis.conf argument. Redis reads
+# a quoted argument with backslash escapes (\" \\ and \xHH among them), so " and \
+# are escaped, and every byte that is not printable ASCII (a newline, a tab, UTF-8)
+# is written as \xHH: the value stays one argument of one line, byte for byte.
+redis_conf_string() {
+    local LC_ALL=C value=$1 out='' c i
+    for ((i = 0; i < ${#value}; i++)); do
+        c=${value:i:1}
+        case $c in
+            '"' | \\) out+="\\$c" ;;
+            [' '-'~']) out+=$c ;;
+            *) out+=$(printf '\\x%02x' "'$c") ;;
+        esac
+    done
+    printf '"%s"' "$out"
+}
+
 redis_ping() {
     local reply=""
     if command -v redis-cli >/dev/null 2>&1; then
@@ -339,7 +356,9 @@ ensure_redis() {
         fi
         if [[ -n $REDIS_PASS ]]; then
             # Through stdin (redis-server -), not the command line.
-            printf 'requirepass "%s"\n' "$REDIS_PASS" | (cd / && "${run[@]}" redis-server - "${args[@]}") >/dev/null
+            # Quoted and escaped (redis_conf_string): a " or \ or a newline in the
+            # password cannot end the argument or start a directive of its own.
+            printf 'requirepass %s\n' "$(redis_conf_string "$REDIS_PASS")" | (cd / && "${run[@]}" redis-server - "${args[@]}") >/dev/null
         else
             (cd / && "${run[@]}" redis-server "${args[@]}") >/dev/null
         fi
