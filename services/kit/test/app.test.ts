@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createApp } from '../src/app.js';
+import { createApp, unavailableDependency } from '../src/app.js';
 import { HttpError } from '../src/errors.js';
 import { DownstreamError, ServiceClient } from '../src/http-client.js';
 import { listen, type Running } from '../src/server.js';
@@ -183,5 +183,19 @@ describe('ServiceClient', () => {
     const client = new ServiceClient('gone', 'http://127.0.0.1:1');
     const error = await client.get('/x').catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'unavailable', service: 'gone' });
+  });
+});
+
+describe('unavailableDependency', () => {
+  it('knows a PostgreSQL connection lost under a query, also with the statement knex puts in front', () => {
+    for (const message of [
+      'Connection terminated unexpectedly',
+      'ROLLBACK - Connection terminated unexpectedly',
+      'insert into "orders" ("user_id") values ($1) returning * - Connection terminated unexpectedly',
+      'select 1 - Client has encountered a connection error and is not queryable',
+    ]) {
+      expect(unavailableDependency(new Error(message)), message).toBe('postgres');
+    }
+    expect(unavailableDependency(new Error('relation "orders" does not exist'))).toBeUndefined();
   });
 });
