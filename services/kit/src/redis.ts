@@ -5,7 +5,10 @@ export { Redis };
 
 /**
  * A Redis client that keeps retrying its connection (so a service outlives a Redis
- * restart) but fails commands fast instead of queueing them forever.
+ * restart) but fails commands fast instead of queueing them: once it has been connected,
+ * a command sent while the connection is down fails at once (`Stream isn't writeable`, a
+ * 503 redis-unavailable) rather than waiting for the next reconnect attempt, which is up
+ * to 2 s away. Until the first connection, commands queue, so nothing fails at boot.
  */
 export function createRedis(url: string, logger: Logger, name = 'redis'): Redis {
   const redis = new Redis(url, {
@@ -22,6 +25,8 @@ export function createRedis(url: string, logger: Logger, name = 'redis'): Redis 
   });
   redis.on('ready', () => {
     lastError = '';
+    // ioredis reads this option at each command.
+    redis.options.enableOfflineQueue = false;
   });
   return redis;
 }
