@@ -76,14 +76,18 @@ function describeClientError(error: Error & { type?: string; limit?: number }, s
   return error.message;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
-
 /**
- * pg's messages for a connection that broke under a query. knex puts the statement in
- * front ("ROLLBACK - Connection terminated unexpectedly", "insert into ... - ..."), so they
- * are matched at the start or after knex's " - ".
+ * A body the parser could not read. Its own errors carry their 4xx status (malformed JSON,
+ * too large, an unknown charset); a body that does not decompress as its Content-Encoding
+ * says (gzip, deflate, br) comes straight from zlib, without one, and is the client's fault too.
  */
-const PG_CONNECTION_LOST = /(?:^|\s-\s)(?:Connection terminated|Connection ended unexpectedly|Client has encountered a connection error)/;
+function unreadableBody(error: Error & { status?: unknown }): Error {
+  const status = error.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) return error;
+  return new HttpError(400, `request body could not be read: ${error.message}`);
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
 
 /**
  * Which datastore a connection failure came from: ioredis (retries used up, connection
@@ -95,7 +99,7 @@ export function unavailableDependency(error: unknown): 'redis' | 'postgres' | un
   if (e.name === 'MaxRetriesPerRequestError' || /^Connection is closed|Stream isn't writeable|^Command timed out/.test(e.message ?? ''))
     return 'redis';
   const pgShutdown = typeof e.code === 'string' && (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P03');
-  if (pgShutdown || (e.code && CONNECTION_CODES.has(e.code)) || PG_CONNECTION_LOST.test(e.message ?? '')) return 'postgres';
+  if (pgShutdown || (e.code && CONNECTION_CODES.has(e.code)) || /^Connection terminated/.test(e.message ?? '')) return 'postgres';
   return undefined;
 }
 
@@ -174,7 +178,17 @@ export function createApp(options: AppOptions): Koa {
     }
     await next();
   });
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: limit, jsonStrict: true, encoding: 'utf-8' }));
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: limit,
+      jsonStrict: true,
+      encoding: 'utf-8',
+      onError: (error) => {
+        throw unreadableBody(error);
+      },
+    }),
+  );
 
   const router = new Router();
   router.get('/health', (ctx) => {
