@@ -1,11 +1,13 @@
 /**
  * `npm run lab` as a user runs it: the CLI starts the nine services, reports where they
- * listen, and leaves no process behind when it is stopped. Services shut down gracefully.
+ * listen, starts a service that exits again, and leaves no process behind when it is stopped.
+ * Services shut down gracefully.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { type LabExit, startLab } from '@bfl/kit/lab';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
@@ -84,6 +86,43 @@ describe('npm run lab', () => {
     expect(pids.filter(alive)).toEqual([]);
   }, 90_000);
 
+  it('starts a service that exits again, with a line saying so, and keeps the others running', async () => {
+    const child = spawn(
+      process.execPath,
+      ['services/kit/dist/lab-cli.js', '--port-offset', String(OFFSET), '--only', 'currency,ad', '--quiet'],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const out = watch(child);
+    await out.waitFor(/all 2 services ready in/, 60_000);
+    await out.waitFor(/^ {2}total/, 5_000);
+    const pidOf = (name: string) =>
+      Number(
+        out.lines
+          .find((line) => line.startsWith(`  ${name} `))
+          ?.trim()
+          .split(/\s+/)[2],
+      );
+    const [currency, ad] = [pidOf('currency'), pidOf('ad')];
+    process.kill(currency, 'SIGKILL');
+    await out.waitFor(/^lab: currency exited unexpectedly \(signal SIGKILL\) after [\d.]+ s; restarting it in 1\.0 s$/, 5_000);
+    const restarted = await out.waitFor(/^lab: currency restarted \(pid \d+, restart 1\)$/, 5_000);
+    await out.waitFor(/^lab: currency ready again [\d.]+ s after it exited$/, 15_000);
+    const newPid = Number(/pid (\d+)/.exec(restarted)?.[1]);
+    expect(newPid).not.toBe(currency);
+    expect(alive(ad)).toBe(true);
+    const converted = await fetch(`http://localhost:${8012 + OFFSET}/convert?amount=10&from=USD&to=EUR`);
+    expect(converted.status).toBe(200);
+
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(out.lines.at(-1)).toBe('lab: stopped');
+    expect([newPid, ad].filter(alive)).toEqual([]);
+  }, 90_000);
+
   it('refuses unknown options and services with exit 2', async () => {
     for (const args of [['--bogus'], ['--only', 'cart,warehouse'], ['--scale', '0.3'], ['--scale', 'half']]) {
       const child = spawn(process.execPath, ['services/kit/dist/lab-cli.js', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -135,4 +174,65 @@ describe('a service on SIGTERM', () => {
     expect(stderr).toContain('REDIS_URL="not-a-url"');
     expect(stderr).toContain('CART_TTL_SECONDS="-5"');
   });
+});
+
+describe('startLab restarts', () => {
+  it('back off, doubling up to the longest wait; with restart: false a service stays down and exited says so', async () => {
+    const lines: string[] = [];
+    const exits: LabExit[] = [];
+    const lab = await startLab({
+      services: ['currency'],
+      ports: { currency: 20212 },
+      env: { LOG_LEVEL: 'silent' },
+      restart: { initialMs: 200, maxMs: 800 },
+      onLog: (line) => lines.push(line),
+      onExit: (exit) => exits.push(exit),
+    });
+    try {
+      const first = lab.processes[0]!;
+      for (let i = 0; i < 4; i++) {
+        const pid = first.pid;
+        process.kill(pid, 'SIGKILL');
+        const deadline = performance.now() + 15_000;
+        while (
+          first.pid === pid ||
+          !(await fetch('http://localhost:20212/health').then(
+            (r) => r.ok,
+            () => false,
+          ))
+        ) {
+          if (performance.now() > deadline) throw new Error(`currency not back:\n${lines.join('\n')}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      expect(exits.map((e) => [e.name, e.signal, e.restartInMs])).toEqual([
+        ['currency', 'SIGKILL', 200],
+        ['currency', 'SIGKILL', 400],
+        ['currency', 'SIGKILL', 800],
+        ['currency', 'SIGKILL', 800],
+      ]);
+      expect(first.restarts).toBe(4);
+      expect(lines.filter((line) => line.startsWith('lab: currency restarted'))).toHaveLength(4);
+      await expect(lab.exited).resolves.toMatchObject({ name: 'currency', signal: 'SIGKILL', restartInMs: 200 });
+    } finally {
+      await lab.stop();
+    }
+
+    const fixed = await startLab({
+      services: ['currency'],
+      ports: { currency: 20212 },
+      env: { LOG_LEVEL: 'silent' },
+      restart: false,
+      onLog: (line) => lines.push(line),
+    });
+    try {
+      process.kill(fixed.processes[0]!.pid, 'SIGTERM');
+      const exit = await fixed.exited;
+      expect(exit).toMatchObject({ name: 'currency', code: 0 });
+      expect(exit.restartInMs).toBeUndefined();
+      expect(lines.at(-1)).toBe('lab: currency exited (code 0); not restarting it');
+    } finally {
+      await fixed.stop();
+    }
+  }, 90_000);
 });

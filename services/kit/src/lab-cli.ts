@@ -13,7 +13,8 @@ import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES, scaledPoolEnv } from '.
 const HELP = `usage: npm run lab [-- --only a,b] [--port-offset N] [--observe [--minute 5s]] [--scale X] [--check] [--quiet]
 
 Starts the lab's services as local processes (built first), waits until every
-/ready answers, prints where each listens, and stops them all on Ctrl-C.
+/ready answers, prints where each listens, and stops them all on Ctrl-C. A service
+that exits once the lab is up is started again, after 1 s, doubling to 30 s.
 
   --only LIST      start only these services (comma-separated)
   --port-offset N  listen on DESIGN.md's ports + N (a second lab beside the first)
@@ -123,6 +124,8 @@ async function run(): Promise<number> {
       onLine: (name, line) => {
         if (!args.values.quiet) process.stdout.write(`${prefix(name)} ${line}\n`);
       },
+      // A service that exits is started again (backoff 1 s doubling to 30 s): one line each time.
+      onLog: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (error) {
     process.stderr.write(`lab: ${error instanceof LabError ? error.message : (error as Error).stack}\n`);
@@ -184,15 +187,14 @@ async function run(): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  // A shop service that exits is restarted by the lab (see onLog above); the observability
+  // stack is not, so its exit stops everything.
   const outcome = await Promise.race([
     signalled.then((signal) => ({ signal })),
-    lab.exited.then((exit) => ({ exit: { ...exit, signal: exit.signal as string | null } })),
-    ...(stack ? [stack.exited.then((exit) => ({ exit: { ...exit, signal: null } }))] : []),
+    ...(stack ? [stack.exited.then((exit) => ({ exit }))] : []),
   ]);
   if ('exit' in outcome) {
-    process.stderr.write(
-      `lab: ${outcome.exit.name} exited (code ${outcome.exit.code}, signal ${outcome.exit.signal}); stopping the others\n`,
-    );
+    process.stderr.write(`lab: ${outcome.exit.name} exited (code ${outcome.exit.code}); stopping the others\n`);
     await stopAll();
     return 1;
   }

@@ -29,14 +29,35 @@ export interface LabOptions {
   onLine?: (service: ServiceName, line: string, stream: 'stdout' | 'stderr') => void;
   /** How long to wait for every /ready. */
   readyTimeoutMs?: number;
+  /**
+   * What happens when a service exits on its own once the lab is up: by default it is
+   * started again after a backoff that doubles from `initialMs` (1 s) to `maxMs` (30 s),
+   * and is back at `initialMs` once the service has run for `maxMs`. `false`: left down.
+   */
+  restart?: false | { initialMs?: number; maxMs?: number };
+  /** Receives the lab's own lines (a service exited, restarts, is ready again); default stderr. */
+  onLog?: (line: string) => void;
+  /** Called each time a service exits on its own (before any restart). */
+  onExit?: (exit: LabExit) => void;
+}
+
+export interface LabExit {
+  name: ServiceName;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** When it will be started again (ms from now), or undefined when it is left down. */
+  restartInMs?: number;
 }
 
 export interface LabProcess {
   name: ServiceName;
   port: number;
   url: string;
+  /** The current process (it changes when the lab restarts the service). */
   pid: number;
   readyMs?: number;
+  /** How often the lab has started the service again after it exited. */
+  restarts: number;
 }
 
 export interface Lab {
@@ -46,8 +67,11 @@ export interface Lab {
   url: (service: ServiceName) => string;
   /** SIGTERM to all, wait for them to exit (SIGKILL after graceMs). Idempotent. */
   stop: (graceMs?: number) => Promise<void>;
-  /** Resolves with the first service that exits while the lab runs. */
-  exited: Promise<{ name: ServiceName; code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolves with the first service that exits on its own while the lab runs (the lab
+   * restarts it unless `restart: false`; `onExit` hears of every exit).
+   */
+  exited: Promise<LabExit>;
 }
 
 export class LabError extends Error {}
@@ -112,14 +136,22 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   }
 
   const children = new Map<ServiceName, ChildProcess>();
+  const restartTimers = new Set<NodeJS.Timeout>();
   let stopping = false;
-  let reportExit!: (exit: { name: ServiceName; code: number | null; signal: NodeJS.Signals | null }) => void;
-  const exited = new Promise<{ name: ServiceName; code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  let up = false;
+  let reportExit!: (exit: LabExit) => void;
+  const exited = new Promise<LabExit>((resolve) => {
     reportExit = resolve;
   });
+  const log = options.onLog ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const restart = options.restart === false ? undefined : { initialMs: 1_000, maxMs: 30_000, ...options.restart };
+  const backoff = new Map<ServiceName, number>();
+  let crashed: { name: ServiceName; code: number | null } | undefined;
 
   const stop = async (graceMs = 15_000) => {
     stopping = true;
+    for (const timer of restartTimers) clearTimeout(timer);
+    restartTimers.clear();
     const alive = [...children.values()].filter((child) => child.exitCode === null && child.signalCode === null);
     await Promise.all(
       alive.map(async (child) => {
@@ -132,14 +164,29 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     );
   };
 
-  const started = performance.now();
-  for (const name of options.services) {
-    const entry = path.join(REPO_ROOT, 'services', name, 'dist', 'main.js');
-    if (!existsSync(entry)) {
-      await stop();
-      throw new LabError(`${entry} is missing: run "npm run build" first`);
+  const processes: LabProcess[] = options.services.map((name) => ({
+    name,
+    port: ports[name],
+    url: `http://localhost:${ports[name]}`,
+    pid: -1,
+    restarts: 0,
+  }));
+  const entryOf = (name: ServiceName) => path.join(REPO_ROOT, 'services', name, 'dist', 'main.js');
+
+  /** After a restart: one line when the service answers /ready again. */
+  const announceReady = async (p: LabProcess, child: ChildProcess, since: number) => {
+    while (!stopping && child.exitCode === null && child.signalCode === null) {
+      if ((await ready(p.url)).ok) {
+        if (!stopping && children.get(p.name) === child)
+          log(`lab: ${p.name} ready again ${((performance.now() - since) / 1000).toFixed(1)} s after it exited`);
+        return;
+      }
+      await sleep(100);
     }
-    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--require', preload, entry], {
+  };
+
+  const spawnService = (name: ServiceName) => {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--require', preload, entryOf(name)], {
       cwd: path.join(REPO_ROOT, 'services', name),
       env: {
         ...process.env,
@@ -150,26 +197,56 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const spawnedAt = performance.now();
+    const p = processes.find((candidate) => candidate.name === name)!;
+    p.pid = child.pid ?? -1;
     children.set(name, child);
     for (const stream of ['stdout', 'stderr'] as const) {
       createInterface({ input: child[stream] }).on('line', (line) => options.onLine?.(name, line, stream));
     }
     child.on('exit', (code, signal) => {
-      if (!stopping) reportExit({ name, code, signal });
+      if (stopping) return;
+      const how = signal ? `signal ${signal}` : `code ${code}`;
+      if (!up || !restart) {
+        crashed ??= { name, code };
+        if (up) log(`lab: ${name} exited (${how}); not restarting it`);
+        options.onExit?.({ name, code, signal });
+        reportExit({ name, code, signal });
+        return;
+      }
+      // A service that ran for a while before exiting starts over at the shortest wait.
+      const ranMs = performance.now() - spawnedAt;
+      const delay = ranMs >= restart.maxMs ? restart.initialMs : (backoff.get(name) ?? restart.initialMs);
+      backoff.set(name, Math.min(delay * 2, restart.maxMs));
+      log(
+        `lab: ${name} exited unexpectedly (${how}) after ${(ranMs / 1000).toFixed(1)} s; restarting it in ${(delay / 1000).toFixed(1)} s`,
+      );
+      options.onExit?.({ name, code, signal, restartInMs: delay });
+      reportExit({ name, code, signal, restartInMs: delay });
+      const at = performance.now();
+      const timer = setTimeout(() => {
+        restartTimers.delete(timer);
+        if (stopping) return;
+        p.restarts++;
+        const next = spawnService(name);
+        log(`lab: ${name} restarted (pid ${next.pid}, restart ${p.restarts})`);
+        void announceReady(p, next, at);
+      }, delay);
+      restartTimers.add(timer);
     });
+    return child;
+  };
+
+  const started = performance.now();
+  for (const name of options.services) {
+    if (!existsSync(entryOf(name))) {
+      await stop();
+      throw new LabError(`${entryOf(name)} is missing: run "npm run build" first`);
+    }
+    spawnService(name);
   }
 
-  const processes: LabProcess[] = options.services.map((name) => ({
-    name,
-    port: ports[name],
-    url: `http://localhost:${ports[name]}`,
-    pid: children.get(name)?.pid ?? -1,
-  }));
   const deadline = started + (options.readyTimeoutMs ?? 60_000);
-  let crashed: { name: ServiceName; code: number | null } | undefined;
-  void exited.then((exit) => {
-    crashed = exit;
-  });
   for (;;) {
     const pending = processes.filter((p) => p.readyMs === undefined);
     if (!pending.length) break;
@@ -186,6 +263,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
     if (results.some((r) => !r.result.ok)) await sleep(100);
   }
+  if (crashed) {
+    await stop();
+    throw new LabError(`${crashed.name} exited with code ${crashed.code} before the lab was ready (see its log lines above)`);
+  }
+  up = true;
   return {
     processes,
     startMs: Math.round(performance.now() - started),
