@@ -7,6 +7,8 @@ export interface Outcome {
   status?: number;
   /** The `reason` of an error answer's JSON body (recommendations-timeout, pool-exhausted, ...). */
   reason?: string;
+  /** The `service` an error answer's JSON body names as the one that failed (cart, checkout, ...). */
+  service?: string;
   /** When the request ended (performance.now() clock). */
   endedAt: number;
   error?: string;
@@ -48,7 +50,7 @@ export function sendOnce(request: HttpRequest): Promise<Outcome> {
       client.destroy();
       resolve({ ...outcome, endedAt });
     };
-    // The body is kept (up to 4 kB) only to read an error's reason.
+    // The body is kept (up to 4 kB) only to read an error's reason and service.
     const chunks: Buffer[] = [];
     let size = 0;
     client.on('body', (chunk) => {
@@ -57,18 +59,22 @@ export function sendOnce(request: HttpRequest): Promise<Outcome> {
     });
     client.on('response', (statusCode) => {
       if (statusCode < 400) return finish({ kind: 'ok', status: statusCode });
-      finish({ kind: statusCode < 500 ? 'http4xx' : 'http5xx', status: statusCode, reason: reasonOf(chunks) });
+      finish({ kind: statusCode < 500 ? 'http4xx' : 'http5xx', status: statusCode, ...errorDetails(chunks) });
     });
     client.on('timeout', () => finish({ kind: 'timeout', error: `no response within ${request.timeoutMs} ms` }));
     client.on('connError', (error) => finish({ kind: 'connection', error: error.message }));
   });
 }
 
-function reasonOf(chunks: Buffer[]): string | undefined {
+/** The `reason` and `service` of an error answer's JSON body, where it has them. */
+function errorDetails(chunks: Buffer[]): Pick<Outcome, 'reason' | 'service'> {
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reason?: unknown };
-    return typeof body.reason === 'string' ? body.reason.slice(0, 64) : undefined;
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reason?: unknown; service?: unknown };
+    return {
+      ...(typeof body.reason === 'string' ? { reason: body.reason.slice(0, 64) } : {}),
+      ...(typeof body.service === 'string' ? { service: body.service.slice(0, 64) } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }

@@ -11,14 +11,21 @@ const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u0
 
 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 
+/** `cart 12, checkout 3`: error answers by the service that failed, most first. */
+const byService = (counts: Record<string, number>) =>
+  Object.entries(counts)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([service, n]) => `${escapeHtml(service)} ${n}`)
+    .join(', ');
+
 function minuteTable(report: Report): string {
-  const head = `<tr><th rowspan="2">minute</th><th rowspan="2">label</th>${TRAFFIC_CLASSES.map((c) => `<th colspan="5">${c}</th>`).join('')}</tr>
-<tr>${TRAFFIC_CLASSES.map(() => '<th>target rps</th><th>achieved</th><th>requests</th><th>errors</th><th>p95 ms</th>').join('')}</tr>`;
+  const head = `<tr><th rowspan="2">minute</th><th rowspan="2">label</th>${TRAFFIC_CLASSES.map((c) => `<th colspan="6">${c}</th>`).join('')}</tr>
+<tr>${TRAFFIC_CLASSES.map(() => '<th>target rps</th><th>achieved</th><th>requests</th><th>errors</th><th>failed in</th><th>p95 ms</th>').join('')}</tr>`;
   const rows = report.minutes
     .map((m) => {
       const cells = TRAFFIC_CLASSES.map((c) => {
         const t = m.traffic[c];
-        return `<td>${t.targetRps}</td><td>${t.achievedRps}</td><td>${t.requests}</td><td>${pct(t.errorRate)}</td><td>${t.p95Ms}</td>`;
+        return `<td>${t.targetRps}</td><td>${t.achievedRps}</td><td>${t.requests}</td><td>${pct(t.errorRate)}</td><td class="services">${byService(t.errorsByService)}</td><td>${t.p95Ms}</td>`;
       }).join('');
       return `<tr><td>${m.minute}</td><td>${escapeHtml(m.label)}</td>${cells}</tr>`;
     })
@@ -96,6 +103,7 @@ export function renderHtml(report: Report): string {
   .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
   .chart { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px; height: 300px; }
   table { border-collapse: collapse; margin-top: 16px; } td, th { border: 1px solid #d0d7de; padding: 2px 8px; text-align: right; }
+  td.services { text-align: left; font-size: 12px; }
   .expectations li.pass { color: #1a7f37; } .expectations li.fail { color: #cf222e; }
   table.alerts tr.pass td:first-child { color: #1a7f37; } table.alerts tr.fail td:first-child { color: #cf222e; } table.alerts td.name { text-align: left; }
   table.waterfall { width: 100%; } table.waterfall td { text-align: left; white-space: nowrap; }

@@ -2,7 +2,9 @@ import { z } from '@bfl/kit';
 import { AlertResultSchema } from './alerts.js';
 
 /** The JSON report's contract (DESIGN.md): what `--json FILE` writes and the checks read. */
-const ClassRowSchema = z.object({
+
+/** The row of one traffic class in one demo minute. */
+export const ClassRowSchema = z.object({
   targetRps: z.number().min(0),
   achievedRps: z.number().min(0),
   requests: z.number().int().min(0),
@@ -14,13 +16,34 @@ const ClassRowSchema = z.object({
     timeout: z.number().int().min(0),
     connection: z.number().int().min(0),
   }),
+  /** Error answers by the `reason` in their body (`unknown` when there was none). */
   errorsByReason: z.record(z.string(), z.number().int().min(0)),
+  /**
+   * Error answers by the `service` in their body, the one that failed (the frontend's
+   * errors name it: cart, checkout, ...); `frontend` when the body names none.
+   */
+  errorsByService: z.record(z.string(), z.number().int().min(0)),
   p50Ms: z.number().min(0),
   p95Ms: z.number().min(0),
   p99Ms: z.number().min(0),
   maxMs: z.number().min(0),
+  /** How late the runner sent requests after their scheduled time (p99, ms). */
   sendLagP99Ms: z.number().min(0),
 });
+export type ClassRow = z.infer<typeof ClassRowSchema>;
+
+export const ExpectationResultSchema = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  /** The measured value that decides: the worst one over the selected minutes. */
+  actual: z.number().nullable(),
+  /** The minute the actual value comes from. */
+  minute: z.number().int().nullable(),
+  expected: z.string(),
+  /** The measured value in every selected minute. */
+  values: z.array(z.object({ minute: z.number().int(), value: z.number() })),
+});
+export type ExpectationResult = z.infer<typeof ExpectationResultSchema>;
 
 export const ReportSchema = z.object({
   scenario: z.string(),
@@ -40,17 +63,9 @@ export const ReportSchema = z.object({
       traffic: z.object({ baseline: ClassRowSchema, demo: ClassRowSchema }),
     }),
   ),
-  expectations: z.array(
-    z.object({
-      name: z.string(),
-      ok: z.boolean(),
-      actual: z.number().nullable(),
-      minute: z.number().int().nullable(),
-      expected: z.string(),
-      values: z.array(z.object({ minute: z.number().int(), value: z.number() })),
-    }),
-  ),
+  expectations: z.array(ExpectationResultSchema),
   traces: z.unknown().optional(),
   /** With --verify-alerts: what each alert of the scenario did. */
   alerts: z.array(AlertResultSchema).optional(),
 });
+export type Report = z.infer<typeof ReportSchema>;

@@ -1,34 +1,8 @@
-import type { AlertResult } from './alerts.js';
+import type { ClassRow, ExpectationResult, Report } from './report-schema.js';
 import type { MinuteRow, RunResult } from './runner.js';
 import { type Expectation, type Metric, type Scenario, selectMinutes } from './scenario.js';
-import type { ClassRow } from './stats.js';
 
-export interface ExpectationResult {
-  name: string;
-  ok: boolean;
-  /** The measured value that decides: the worst one over the selected minutes. */
-  actual: number | null;
-  /** The minute the actual value comes from. */
-  minute: number | null;
-  expected: string;
-  /** The measured value in every selected minute. */
-  values: { minute: number; value: number }[];
-}
-
-export interface Report {
-  scenario: string;
-  minuteMs: number;
-  rateScale: number;
-  target: string;
-  startedAt: string;
-  finishedAt: string;
-  stopped: boolean;
-  ok: boolean;
-  minutes: MinuteRow[];
-  expectations: ExpectationResult[];
-  traces?: unknown;
-  alerts?: AlertResult[];
-}
+export type { ExpectationResult, Report } from './report-schema.js';
 
 export function metricOf(row: ClassRow, metric: Metric): number {
   if (metric === 'achievedOverTarget') return row.targetRps > 0 ? row.achievedRps / row.targetRps : 1;

@@ -1,23 +1,9 @@
 import * as hdr from 'hdr-histogram-js';
 import type { OutcomeKind } from './engine.js';
+import type { ClassRow } from './report-schema.js';
 
 /** The report row of one traffic class in one demo minute (DESIGN.md's fields and more). */
-export interface ClassRow {
-  targetRps: number;
-  achievedRps: number;
-  requests: number;
-  errors: number;
-  errorRate: number;
-  errorsByKind: Record<Exclude<OutcomeKind, 'ok'>, number>;
-  /** Error answers by the `reason` in their body (`unknown` when there was none). */
-  errorsByReason: Record<string, number>;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  /** How late the runner sent requests after their scheduled time (p99, ms). */
-  sendLagP99Ms: number;
-}
+export type { ClassRow } from './report-schema.js';
 
 const round = (value: number, digits = 2) => Number(value.toFixed(digits));
 
@@ -34,6 +20,7 @@ export class ClassStats {
   private readonly lag = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
   private readonly errors: ClassRow['errorsByKind'] = { http4xx: 0, http5xx: 0, timeout: 0, connection: 0 };
   private readonly reasons: Record<string, number> = {};
+  private readonly services: Record<string, number> = {};
   private firstSend = Number.POSITIVE_INFINITY;
   private lastSend = Number.NEGATIVE_INFINITY;
   /** Requests scheduled in this minute. */
@@ -52,12 +39,18 @@ export class ClassStats {
     this.lag.recordValue(Math.max(1, Math.round((sentAt - scheduledAt) * 1000)));
   }
 
-  recordOutcome(kind: OutcomeKind, latencyMs: number, reason?: string): void {
+  /**
+   * One request ended. An error answer counts under the `reason` and the `service` its
+   * body names (`unknown` for either when the body has none).
+   */
+  recordOutcome(kind: OutcomeKind, latencyMs: number, reason?: string, service?: string): void {
     this.completed++;
     if (kind !== 'ok') this.errors[kind]++;
     if (kind === 'http4xx' || kind === 'http5xx') {
       const key = reason ?? 'unknown';
       this.reasons[key] = (this.reasons[key] ?? 0) + 1;
+      const by = service ?? 'unknown';
+      this.services[by] = (this.services[by] ?? 0) + 1;
     }
     this.latency.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
   }
@@ -87,6 +80,7 @@ export class ClassStats {
       errorRate: this.completed ? round(errors / this.completed, 4) : 0,
       errorsByKind: { ...this.errors },
       errorsByReason: { ...this.reasons },
+      errorsByService: { ...this.services },
       p50Ms: ms(50),
       p95Ms: ms(95),
       p99Ms: ms(99),

@@ -116,6 +116,7 @@ describe('expectations', () => {
     errorRate,
     errorsByKind: { http4xx: 0, http5xx: 0, timeout: 0, connection: 0 },
     errorsByReason: {},
+    errorsByService: {},
     p50Ms: 100,
     p95Ms,
     p99Ms: p95Ms,
