@@ -90,6 +90,13 @@ function unreadableBody(error: Error & { status?: unknown }): Error {
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE']);
 
 /**
+ * pg's messages for a connection that broke under a query. knex puts the statement in
+ * front ("ROLLBACK - Connection terminated unexpectedly", "insert into ... - ..."), so they
+ * are matched at the start or after knex's " - ".
+ */
+const PG_CONNECTION_LOST = /(?:^|\s-\s)(?:Connection terminated|Connection ended unexpectedly|Client has encountered a connection error)/;
+
+/**
  * Which datastore a connection failure came from: ioredis (retries used up, connection
  * closed) or PostgreSQL (a refused or broken connection, or a server shutting down).
  */
@@ -99,7 +106,7 @@ export function unavailableDependency(error: unknown): 'redis' | 'postgres' | un
   if (e.name === 'MaxRetriesPerRequestError' || /^Connection is closed|Stream isn't writeable|^Command timed out/.test(e.message ?? ''))
     return 'redis';
   const pgShutdown = typeof e.code === 'string' && (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P03');
-  if (pgShutdown || (e.code && CONNECTION_CODES.has(e.code)) || /^Connection terminated/.test(e.message ?? '')) return 'postgres';
+  if (pgShutdown || (e.code && CONNECTION_CODES.has(e.code)) || PG_CONNECTION_LOST.test(e.message ?? '')) return 'postgres';
   return undefined;
 }
 
