@@ -408,7 +408,11 @@ describe('faults the lab survives', () => {
       // Before the kill nothing fails, but for minute 1's requests still in flight at the kill (cart-unavailable).
       expect(errorsIn(report.minutes[0]!), 'minute 0').toBe(0);
       const minute1 = report.minutes[1]!;
-      expect(Object.keys({ ...minute1.traffic.baseline.errorsByReason, ...minute1.traffic.demo.errorsByReason }).filter((r) => r !== 'cart-unavailable')).toEqual([]);
+      expect(
+        Object.keys({ ...minute1.traffic.baseline.errorsByReason, ...minute1.traffic.demo.errorsByReason }).filter(
+          (r) => r !== 'cart-unavailable',
+        ),
+      ).toEqual([]);
       expect(cartBackAfterMs, 'cart ready again after the kill (ms)').toBeLessThan(minuteMs);
       expect(after.length).toBeGreaterThanOrEqual(2);
       for (const m of after) {
