@@ -3,13 +3,14 @@
  * published in lab:scenario change what the services really do.
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig, STORY_POOLS, type Started, startService } from '@bfl/kit';
+import { loadConfig, STORY_POOLS, type Started, startService, statementTimeoutFor } from '@bfl/kit';
 import { SCENARIO_KEY } from '@bfl/kit/scenario-state';
 import { Redis } from 'ioredis';
+import knex from 'knex';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { service as checkout } from '../services/checkout/src/app.js';
 import { service as recommendation } from '../services/recommendation/src/app.js';
-import { quiet, REDIS_URL, request } from './support.js';
+import { DATABASE_URL, quiet, REDIS_URL, request } from './support.js';
 
 const redis = new Redis(REDIS_URL);
 const knobs = async (values: Record<string, number>, minute = 4) => {
@@ -88,6 +89,35 @@ describe('checkout under the write-delay knob', () => {
     expect(statuses).toContain(503);
     for (const reply of replies.filter((r) => r.status === 503)) expect(reply.body.reason).toBe('pool-exhausted');
     for (const reply of replies.filter((r) => r.status === 201)) expect(reply.body.items).toHaveLength(1);
+  });
+});
+
+describe('statement_timeout', () => {
+  it('cancels an order statement that waits past it: a 503 statement-timeout, the connection back in the pool', async () => {
+    // A lock on orders holds the order's INSERT; lock waits count towards statement_timeout.
+    const db = knex({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
+    const trx = await db.transaction();
+    try {
+      await trx.raw('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      const started = performance.now();
+      const reply = await request(chk.url, 'POST', '/orders/create', {
+        user_id: 'incident-lock',
+        items: [{ product_id: 1001, quantity: 1 }],
+      });
+      const took = performance.now() - started;
+      expect(reply.status).toBe(503);
+      expect(reply.body.reason).toBe('statement-timeout');
+      expect(took).toBeGreaterThanOrEqual(statementTimeoutFor('checkout_write_delay_ms') - 50);
+    } finally {
+      await trx.rollback();
+      await db.destroy();
+    }
+    // The pool of one is not left holding a broken connection.
+    const again = await request(chk.url, 'POST', '/orders/create', {
+      user_id: 'incident-lock',
+      items: [{ product_id: 1001, quantity: 1 }],
+    });
+    expect(again.status).toBe(201);
   });
 });
 

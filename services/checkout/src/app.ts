@@ -9,6 +9,7 @@ import {
   ID_PATTERN,
   LatencyModel,
   STORY_POOLS,
+  statementTimeoutFor,
   unprocessable,
   validate,
   validateBody,
@@ -179,6 +180,7 @@ export const service = defineService({
   create(config, logger) {
     const db = createDb({
       url: config.DATABASE_URL,
+      statementTimeoutMs: statementTimeoutFor('checkout_write_delay_ms'),
       poolMax: config.CHECKOUT_POOL_MAX,
       acquireTimeoutMs: config.CHECKOUT_POOL_ACQUIRE_TIMEOUT_MS,
       applicationName: 'checkout',

@@ -60,6 +60,12 @@ export function errorResponse(error: unknown): { status: number; body: ErrorBody
   if (isPoolTimeout(error)) {
     return { status: 503, body: { error: 'database pool exhausted: no connection free in time', reason: 'pool-exhausted' } };
   }
+  if (isStatementTimeout(error)) {
+    return {
+      status: 503,
+      body: { error: 'the database cancelled a statement that ran past its statement_timeout', reason: 'statement-timeout' },
+    };
+  }
   const status = (error as { status?: unknown })?.status;
   // Koa, the body parser and the router throw client errors that carry their status.
   if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -113,6 +119,12 @@ export function unavailableDependency(error: unknown): 'redis' | 'postgres' | un
 /** Adds business attributes to the service's server span of the current request. */
 export function annotate(ctx: { state: { span?: Span } }, attributes: Attributes): void {
   ctx.state.span?.setAttributes(attributes);
+}
+
+/** PostgreSQL's query_canceled (57014) for a statement that ran past statement_timeout. */
+export function isStatementTimeout(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  return e?.code === '57014' && /statement timeout/.test(String(e.message));
 }
 
 /** knex/tarn's "Timeout acquiring a connection. The pool is probably full." */

@@ -12,8 +12,11 @@ export interface DbOptions {
   acquireTimeoutMs: number;
   /** application_name seen by PostgreSQL (pg_stat_activity). */
   applicationName: string;
-  /** Server-side statement_timeout in ms; 0 leaves it off. */
-  statementTimeoutMs?: number;
+  /**
+   * Server-side statement_timeout in ms (statementTimeoutFor: above the largest cost a
+   * knob may add); a statement past it is cancelled and answered 503 `statement-timeout`.
+   */
+  statementTimeoutMs: number;
   /** Where knex's own warnings go (instead of the console). */
   logger?: Logger;
 }
@@ -28,7 +31,7 @@ export function createDb(options: DbOptions): Knex {
     connection: {
       connectionString: options.url,
       application_name: options.applicationName,
-      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+      statement_timeout: options.statementTimeoutMs,
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: options.acquireTimeoutMs,

@@ -5,6 +5,7 @@ export { currentDeadline, DEADLINE_HEADER, parseDeadline, remainingBudget, withD
 export { CATEGORIES, type Category, CURRENCIES, type Currency, ID_PATTERN } from './domain.js';
 export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';
+export { KNOBS, type KnobName, KnobValues, knobProblem, knobRange, statementTimeoutFor } from './knob-ranges.js';
 export { type DelayProfile, LatencyModel, parseProfiles, sampleDelay } from './latency.js';
 export { createLogger, type Logger } from './log.js';
 export { labMeter, observePool } from './metrics.js';

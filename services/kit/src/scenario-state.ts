@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { knobProblem } from './knob-ranges.js';
 import type { Logger } from './log.js';
 import { labMeter } from './metrics.js';
 import { createRedis } from './redis.js';
@@ -43,6 +44,7 @@ export class ScenarioStateReader {
   private timer?: NodeJS.Timeout;
   private lastKnobs = '{}';
   private lastError = '';
+  private lastRejected = '';
 
   constructor(
     private readonly redis: Redis,
@@ -79,6 +81,17 @@ export class ScenarioStateReader {
       // Background polling is not traffic: no spans.
       next = parse(await untraced(() => this.redis.get(SCENARIO_KEY)));
       this.lastError = '';
+      const problem = next && knobProblem(next.knobs);
+      if (problem) {
+        // Written by something other than a runner (knobs are checked before they are
+        // published): ignored, healthy knobs, one log line per state written.
+        if (problem !== this.lastRejected)
+          this.logger.warn({ scenario: next?.scenario, problem }, `scenario state ignored: ${problem}; knobs at their healthy defaults`);
+        this.lastRejected = problem;
+        next = undefined;
+      } else {
+        this.lastRejected = '';
+      }
     } catch (error) {
       const message = (error as Error).message;
       if (message !== this.lastError) this.logger.warn({ err: message }, 'scenario state unreadable: knobs at their healthy defaults');

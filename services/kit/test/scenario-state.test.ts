@@ -20,7 +20,7 @@ const state = {
   minuteMs: 5_000,
   minute: 3,
   label: 'three',
-  knobs: { cost_ms: 120 },
+  knobs: { recommendation_query_cost_ms: 120 },
 };
 
 afterEach(async () => {
@@ -32,17 +32,37 @@ describe('scenario state in Redis', () => {
   it('is read by every service, with healthy defaults when absent', async () => {
     const reader = new ScenarioStateReader(redis, logger);
     await reader.refresh();
-    expect(reader.knob('cost_ms', 0)).toBe(0);
+    expect(reader.knob('recommendation_query_cost_ms', 0)).toBe(0);
     const publisher = new ScenarioStatePublisher(redis, 3_000);
     await publisher.publish(state);
     await reader.refresh();
-    expect(reader.knob('cost_ms', 0)).toBe(120);
+    expect(reader.knob('recommendation_query_cost_ms', 0)).toBe(120);
     expect(reader.knob('other', 7)).toBe(7);
     expect(reader.current).toMatchObject({ scenario: 'test', minute: 3 });
     expect(await redis.pttl(SCENARIO_KEY)).toBeGreaterThan(2_000);
     await publisher.clear();
     await reader.refresh();
-    expect(reader.knob('cost_ms', 0)).toBe(0);
+    expect(reader.knob('recommendation_query_cost_ms', 0)).toBe(0);
+  });
+
+  it('is ignored, with one log line, when a knob is unknown or out of its range', async () => {
+    const lines: string[] = [];
+    const recorder = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const reader = new ScenarioStateReader(redis, recorder);
+    for (const knobs of [{ recommendation_query_cost_ms: 1e9 }, { recommendation_query_cost_ms: -1 }, { rm_rf: 1 }]) {
+      lines.length = 0;
+      await redis.set(SCENARIO_KEY, JSON.stringify({ ...state, knobs }), 'PX', 3_000);
+      await reader.refresh();
+      await reader.refresh();
+      expect(reader.knob('recommendation_query_cost_ms', 0), JSON.stringify(knobs)).toBe(0);
+      expect(reader.current).toBeUndefined();
+      expect(lines, JSON.stringify(knobs)).toHaveLength(1);
+      expect(lines[0]).toMatch(/scenario state ignored: (recommendation_query_cost_ms takes 0-1000 ms|unknown knob rm_rf)/);
+    }
+    // A valid state is taken again at once.
+    await redis.set(SCENARIO_KEY, JSON.stringify(state), 'PX', 3_000);
+    await reader.refresh();
+    expect(reader.knob('recommendation_query_cost_ms', 0)).toBe(120);
   });
 
   it('expires by itself when the runner stops refreshing it (a crashed runner)', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from '@bfl/kit';
+import { KnobValues, z } from '@bfl/kit';
 import { parse as parseYaml } from 'yaml';
 
 /** Where the bundled scenarios live (services/load-generator/scenarios). */
@@ -9,7 +9,8 @@ export const SCENARIO_DIR = path.resolve(__dirname, '../scenarios');
 export const TRAFFIC_CLASSES = ['baseline', 'demo'] as const;
 export type TrafficClass = (typeof TRAFFIC_CLASSES)[number];
 
-const Knobs = z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'knob names are snake_case'), z.number().finite());
+/** Known knobs only, each within its documented range (KNOBS in the kit). */
+const Knobs = KnobValues;
 
 const Request = z.object({
   method: z.enum(['GET', 'POST', 'PUT', 'DELETE']).default('POST'),

@@ -10,6 +10,7 @@ import {
   LatencyModel,
   notFound,
   ServiceClient,
+  statementTimeoutFor,
   validate,
   z,
 } from '@bfl/kit';
@@ -72,6 +73,7 @@ export const service = defineService({
   create(config, logger) {
     const db = createDb({
       url: config.DATABASE_URL,
+      statementTimeoutMs: statementTimeoutFor(),
       poolMax: config.CATALOG_POOL_MAX,
       acquireTimeoutMs: config.CATALOG_POOL_ACQUIRE_TIMEOUT_MS,
       applicationName: 'product-catalog',

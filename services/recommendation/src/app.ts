@@ -11,6 +11,7 @@ import {
   LatencyModel,
   remainingBudget,
   STORY_POOLS,
+  statementTimeoutFor,
   validateBody,
   z,
 } from '@bfl/kit';
@@ -136,6 +137,7 @@ export const service = defineService({
   create(config, logger) {
     const db = createDb({
       url: config.DATABASE_URL,
+      statementTimeoutMs: statementTimeoutFor('recommendation_query_cost_ms'),
       poolMax: config.RECOMMENDATION_POOL_MAX,
       acquireTimeoutMs: config.RECOMMENDATION_POOL_ACQUIRE_TIMEOUT_MS,
       applicationName: 'recommendation',
