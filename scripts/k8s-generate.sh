@@ -67,7 +67,7 @@ mkdir "$work/out"
 # Only these variables reach the Compose interpolation.
 if ! env -i PATH="$PATH" HOME="$work" NO_COLOR=1 \
     REGISTRY="$REGISTRY_PLACEHOLDER" IMAGE_TAG="$TAG_PLACEHOLDER" "${RENDERED[@]}" \
-    DEPLOYMENT_ENVIRONMENT=kubernetes LOG_LEVEL=info POSTGRES_PASSWORD=lab BASELINE_RPM=100 \
+    DEPLOYMENT_ENVIRONMENT=kubernetes LOG_LEVEL=info POSTGRES_PASSWORD=lab BASELINE_RPM=100 LAB_CONTROL_TRUSTED=loopback \
     "$kompose" convert -f compose.yaml -f compose.otel.yaml --out "$work/out" \
     --namespace "$NAMESPACE" --with-kompose-annotation=false --volumes configMap \
     >"$work/kompose.log" 2>&1; then

@@ -1,5 +1,17 @@
-import { timingSafeEqual } from 'node:crypto';
-import { createApp, DEFAULT_REDIS_URL, defaultUrl, defineService, env, HttpError, type Logger, validateBody, z } from '@bfl/kit';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIPv4 } from 'node:net';
+import {
+  createApp,
+  DEFAULT_REDIS_URL,
+  defaultUrl,
+  defineService,
+  env,
+  HttpError,
+  KnobValues,
+  type Logger,
+  validateBody,
+  z,
+} from '@bfl/kit';
 import { KnobSharing } from './knobs.js';
 import { parseDuration } from './options.js';
 import { buildReport, type Report } from './report.js';
@@ -33,7 +45,7 @@ const RelayedState = z.object({
   minuteMs: z.number().int().positive(),
   minute: z.number().int().min(0),
   label: z.string().max(200).default(''),
-  knobs: z.record(z.string(), z.number().finite()),
+  knobs: KnobValues,
   rows: z.array(z.unknown()).max(10).optional(),
 });
 
@@ -56,6 +68,8 @@ export class Controller {
   private run?: { scenario: Scenario; runner: ScenarioRun; abort: AbortController; done: Promise<void>; startedAt: string };
   private idle?: { abort: AbortController; done: Promise<void> };
   private lastReport?: Report;
+  /** The scenario being started (between the check and the run being set). */
+  private starting?: string;
 
   constructor(
     private readonly target: string,
@@ -85,14 +99,21 @@ export class Controller {
   }
 
   async start(input: z.infer<typeof StartBody>) {
-    if (this.run) throw new HttpError(409, `scenario ${this.run.scenario.name} is already running; POST /scenario/stop first`);
+    if (this.run || this.starting)
+      throw new HttpError(409, `scenario ${this.run?.scenario.name ?? this.starting} is already running; POST /scenario/stop first`);
     let scenario: Scenario;
     try {
       scenario = loadScenario(input.scenario);
     } catch (error) {
       throw new HttpError(422, error instanceof ScenarioError ? error.message : String(error));
     }
-    await this.stopIdleBaseline();
+    // Claimed before the first await: a second start arriving meanwhile gets its 409.
+    this.starting = scenario.name;
+    try {
+      await this.stopIdleBaseline();
+    } finally {
+      this.starting = undefined;
+    }
     const abort = new AbortController();
     const minuteMs = parseDuration(input.minute);
     const runner = new ScenarioRun({
@@ -107,6 +128,8 @@ export class Controller {
         this.knobs?.addRow(row);
         this.logger.info({ minute: row.minute, traffic: row.traffic }, `scenario ${scenario.name}: minute ${row.minute} done`);
       },
+      onCallbackError: (what, error, minute) =>
+        this.logger.warn({ err: error, minute }, `scenario ${scenario.name}: ${what} failed in minute ${minute}; the run goes on`),
     });
     const startedAt = new Date().toISOString();
     this.state = 'running';
@@ -165,11 +188,75 @@ export class Controller {
   }
 }
 
-/** Constant-time comparison of the bearer token. */
-function authorized(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.replace(/^Bearer\s+/i, '') ?? '');
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/**
+ * The bearer token, compared in constant time: both sides are hashed first, so neither
+ * the comparison nor an early length check tells anything about the token.
+ */
+export function authorized(header: string | undefined, token: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(header?.replace(/^Bearer\s+/i, '') ?? ''), digest(token));
+}
+
+/** Who may change the lab's state without a token (LAB_CONTROL_TRUSTED). */
+export type Trust = 'loopback' | 'private';
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+const PRIVATE = new BlockList();
+PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4');
+PRIVATE.addSubnet('172.16.0.0', 12, 'ipv4');
+PRIVATE.addSubnet('192.168.0.0', 16, 'ipv4');
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+
+/** Whether a peer address (as the socket gives it) is trusted without a token. */
+export function peerTrusted(address: string | undefined, trust: Trust): boolean {
+  if (!address) return false;
+  const plain = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+  const family = isIPv4(plain) ? 'ipv4' : 'ipv6';
+  return LOOPBACK.check(plain, family) || (trust === 'private' && PRIVATE.check(plain, family));
+}
+
+/** The names the control API answers to: a request for any other Host is a rebound DNS name. */
+const OWN_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', 'load-generator']);
+
+/** `localhost:8010` -> `localhost`; `[::1]:8010` -> `[::1]`. */
+function hostName(host: string): string {
+  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+}
+
+/**
+ * Why a state-changing call (POST, PUT, DELETE under /scenario) is refused, or undefined:
+ * a Host that is not the control API's (DNS rebinding), an Origin other than its own
+ * (a web page's cross-site request), a body that is not JSON (the form and text/plain
+ * posts a browser sends without asking), and, without a token configured, a peer the
+ * runtime does not trust.
+ */
+export function refusal(
+  request: { host: string; origin?: string; contentType?: string; peer?: string },
+  options: { token?: string; trust: Trust },
+): { status: number; error: string } | undefined {
+  const name = hostName(request.host.toLowerCase());
+  if (!OWN_HOSTS.has(name))
+    return { status: 403, error: `Host "${request.host}" is not this control API's (localhost, 127.0.0.1 or load-generator): refused` };
+  if (request.origin !== undefined) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(request.origin).host.toLowerCase();
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== request.host.toLowerCase())
+      return { status: 403, error: `cross-origin request from ${JSON.stringify(request.origin)} refused` };
+  }
+  if (!/^application\/json\s*(;|$)/i.test(request.contentType ?? ''))
+    return { status: 415, error: 'state-changing calls take content-type: application/json (send {} when there is nothing to say)' };
+  if (!options.token && !peerTrusted(request.peer, options.trust))
+    return {
+      status: 403,
+      error: `a state-changing call from ${request.peer ?? 'an unknown peer'} needs a token: set LAB_CONTROL_TOKEN on the load generator and pass it to the runner`,
+    };
+  return undefined;
 }
 
 export const service = defineService({
@@ -180,10 +267,24 @@ export const service = defineService({
     BASELINE_RPM: env.number(100),
     /** When set, the control API wants `Authorization: Bearer <token>`. */
     LAB_CONTROL_TOKEN: z.string().min(8, 'LAB_CONTROL_TOKEN must be at least 8 characters').optional(),
+    /**
+     * Without a token, whose state-changing calls are taken: `loopback` (this machine or
+     * pod only: npm run lab, a kubectl port-forward) or `private` (also private networks:
+     * Compose, whose published ports bind the host's 127.0.0.1 and whose network holds
+     * only the lab). Inside Kubernetes it is always `loopback`.
+     */
+    LAB_CONTROL_TRUSTED: z.enum(['loopback', 'private']).default('loopback'),
     /** Where the scenario's knobs are published (key lab:scenario). */
     REDIS_URL: env.url(DEFAULT_REDIS_URL),
   },
   async create(config, logger) {
+    let trust: Trust = config.LAB_CONTROL_TRUSTED;
+    if (trust === 'private' && process.env.KUBERNETES_SERVICE_HOST) {
+      logger.warn(
+        'LAB_CONTROL_TRUSTED=private is ignored in Kubernetes: without LAB_CONTROL_TOKEN only loopback (a port-forward) may change state',
+      );
+      trust = 'loopback';
+    }
     // A stop request (npm run scenario -- stop) ends this service's run, and is passed on
     // to a runner that relays its knobs through this service.
     let relay = { startedAt: '', stopRequested: false };
@@ -206,6 +307,18 @@ export const service = defineService({
           if (config.LAB_CONTROL_TOKEN && !authorized(ctx.get('authorization'), config.LAB_CONTROL_TOKEN)) {
             ctx.set('WWW-Authenticate', 'Bearer');
             throw new HttpError(401, 'the control API needs Authorization: Bearer <LAB_CONTROL_TOKEN>');
+          }
+          if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+            const refused = refusal(
+              {
+                host: ctx.get('host'),
+                origin: ctx.get('origin') || undefined,
+                contentType: ctx.get('content-type'),
+                peer: ctx.req.socket.remoteAddress,
+              },
+              { token: config.LAB_CONTROL_TOKEN, trust },
+            );
+            if (refused) throw new HttpError(refused.status, refused.error);
           }
           await next();
         });

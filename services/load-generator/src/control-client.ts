@@ -8,13 +8,16 @@ export async function controlRequest(
 ): Promise<unknown> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // A state-changing call is JSON, an empty object when it has nothing to say (the
+  // control API refuses any other content type: no cross-site form or text/plain posts).
+  const sent = method === 'GET' ? undefined : (body ?? {});
+  if (sent !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
     response = await fetch(`${base}${route}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: sent === undefined ? undefined : JSON.stringify(sent),
       signal: AbortSignal.timeout(5_000),
     });
   } catch (error) {

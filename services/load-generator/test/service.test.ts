@@ -2,12 +2,13 @@
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Started, startService } from '@bfl/kit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { service } from '../src/app.js';
+import { authorized, peerTrusted, refusal, service } from '../src/app.js';
 
 let frontend: Server;
 let frontendUrl: string;
@@ -33,8 +34,8 @@ traffic:
   baseline: { request: { path: /api/browse } }
   demo: { request: { path: /api/checkout } }
 minutes:
-  - { label: first, rpm: { baseline: 60, demo: 600 }, knobs: { cost_ms: 10 } }
-  - { label: second, rpm: { baseline: 60, demo: 600 }, knobs: { cost_ms: 20 } }
+  - { label: first, rpm: { baseline: 60, demo: 600 }, knobs: { checkout_write_delay_ms: 10 } }
+  - { label: second, rpm: { baseline: 60, demo: 600 }, knobs: { checkout_write_delay_ms: 20 } }
   - { label: third, rpm: { baseline: 60, demo: 600 } }
 `,
   );
@@ -50,8 +51,9 @@ afterAll(async () => {
   frontend.close();
 });
 
-const call = async (base: string, method: string, route: string, body?: unknown, token?: string) => {
+const call = async (base: string, method: string, route: string, given?: unknown, token?: string) => {
   const headers: Record<string, string> = {};
+  const body = method === 'GET' ? given : (given ?? {});
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
   const response = await fetch(`${base}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -80,7 +82,13 @@ describe('load-generator service', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 1_400));
     const status = await call(lg.url, 'GET', '/scenario/status');
-    expect(status.body).toMatchObject({ state: 'running', scenario: 'short', minute: 1, label: 'second', knobs: { cost_ms: 20 } });
+    expect(status.body).toMatchObject({
+      state: 'running',
+      scenario: 'short',
+      minute: 1,
+      label: 'second',
+      knobs: { checkout_write_delay_ms: 20 },
+    });
     expect(status.body.rows[0]).toMatchObject({ minute: 0, traffic: { demo: { requests: 10 } } });
 
     const stopped = await call(lg.url, 'POST', '/scenario/stop');
@@ -116,17 +124,102 @@ describe('load-generator service', () => {
         minuteMs: 5000,
         minute: 2,
         label: 'two',
-        knobs: { cost_ms: 7 },
+        knobs: { checkout_write_delay_ms: 7 },
       };
       const put = await call(lg.url, 'PUT', '/scenario/knobs', state);
       expect(put.status).toBe(200);
       expect(put.body).toEqual({ published: true, stopRequested: false });
-      expect(JSON.parse((await redis.get('lab:scenario')) ?? '{}')).toMatchObject({ scenario: 'relay', minute: 2, knobs: { cost_ms: 7 } });
-      expect((await call(lg.url, 'PUT', '/scenario/knobs', { ...state, knobs: { cost_ms: 'high' } })).status).toBe(422);
+      expect(JSON.parse((await redis.get('lab:scenario')) ?? '{}')).toMatchObject({
+        scenario: 'relay',
+        minute: 2,
+        knobs: { checkout_write_delay_ms: 7 },
+      });
+      expect((await call(lg.url, 'PUT', '/scenario/knobs', { ...state, knobs: { checkout_write_delay_ms: 'high' } })).status).toBe(422);
+      // Out of its documented range, or unknown: 422 naming the knob (and its range), nothing published.
+      const before = await redis.get('lab:scenario');
+      const huge = await call(lg.url, 'PUT', '/scenario/knobs', { ...state, knobs: { recommendation_query_cost_ms: 1e9 } });
+      expect(huge.status).toBe(422);
+      expect(huge.body.error).toContain('knobs.recommendation_query_cost_ms: recommendation_query_cost_ms takes 0-1000 ms, got 1000000000');
+      const unknown = await call(lg.url, 'PUT', '/scenario/knobs', { ...state, knobs: { drop_tables: 1 } });
+      expect(unknown.status).toBe(422);
+      expect(unknown.body.error).toContain('unknown knob drop_tables');
+      expect(JSON.parse((await redis.get('lab:scenario')) ?? '{}').knobs).toEqual(JSON.parse(before ?? '{}').knobs);
       expect((await call(lg.url, 'DELETE', '/scenario/knobs')).status).toBe(200);
       expect(await redis.get('lab:scenario')).toBeNull();
     } finally {
       await redis.quit();
     }
+  });
+});
+
+describe('the control API refuses what a web page or a stranger could send', () => {
+  const raw = async (route: string, init: RequestInit) => {
+    const response = await fetch(`${lg.url}${route}`, init);
+    // biome-ignore lint/suspicious/noExplicitAny: JSON answers are checked field by field
+    return { status: response.status, body: (await response.json()) as any };
+  };
+
+  it('takes state changes as JSON only: no body, a form or text/plain is 415, and nothing starts', async () => {
+    for (const init of [
+      { method: 'POST' },
+      { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' },
+      { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'scenario=black-friday' },
+    ]) {
+      const reply = await raw('/scenario/start', init);
+      expect(reply.status, JSON.stringify(init)).toBe(415);
+      expect(reply.body.error).toMatch(/content-type: application\/json/);
+    }
+    expect((await call(lg.url, 'GET', '/scenario/status')).body.state).not.toBe('running');
+  });
+
+  it('refuses a foreign Origin and a Host that is not its own (DNS rebinding); its own origin passes', async () => {
+    const json = { 'content-type': 'application/json' };
+    const foreign = await raw('/scenario/stop', { method: 'POST', headers: { ...json, origin: 'http://evil.example' }, body: '{}' });
+    expect(foreign.status).toBe(403);
+    expect(foreign.body.error).toMatch(/cross-origin request from "http:\/\/evil\.example" refused/);
+    const own = await raw('/scenario/stop', { method: 'POST', headers: { ...json, origin: lg.url }, body: '{}' });
+    expect(own.status).toBe(200);
+    // fetch sets Host itself; the rule is checked directly (and over a raw socket below).
+    expect(
+      refusal({ host: 'rebound.example:8010', contentType: 'application/json', peer: '127.0.0.1' }, { trust: 'loopback' }),
+    ).toMatchObject({
+      status: 403,
+    });
+    const port = new URL(lg.url).port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.end(
+          `POST /scenario/stop HTTP/1.1\r\nHost: rebound.example:${port}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+        ),
+      );
+      let text = '';
+      socket.on('data', (d) => (text += d));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 403/);
+    expect(answer).toMatch(/is not this control API's/);
+    for (const host of ['localhost:8010', '127.0.0.1', '[::1]:8010', 'load-generator:8010'])
+      expect(refusal({ host, contentType: 'application/json', peer: '127.0.0.1' }, { trust: 'loopback' }), host).toBeUndefined();
+  });
+
+  it('without a token, takes state changes from trusted peers only (loopback; private networks when told)', () => {
+    const ask = (peer: string, trust: 'loopback' | 'private', token?: string) =>
+      refusal({ host: 'load-generator:8010', contentType: 'application/json', peer }, { trust, token })?.status;
+    expect(ask('127.0.0.1', 'loopback')).toBeUndefined();
+    expect(ask('::ffff:127.0.0.1', 'loopback')).toBeUndefined();
+    expect(ask('::1', 'loopback')).toBeUndefined();
+    expect(ask('10.42.0.7', 'loopback')).toBe(403); // another pod, through the ClusterIP
+    expect(ask('172.18.0.1', 'private')).toBeUndefined(); // the host, through Compose's bridge
+    expect(ask('192.0.2.10', 'private')).toBe(403); // anyone else
+    expect(ask('10.42.0.7', 'loopback', 'a-configured-token')).toBeUndefined(); // the token was checked before
+    expect(peerTrusted(undefined, 'private')).toBe(false);
+  });
+
+  it('compares the token in constant time, whatever its length', () => {
+    expect(authorized(`Bearer ${TOKEN}`, TOKEN)).toBe(true);
+    expect(authorized(TOKEN, TOKEN)).toBe(true);
+    for (const wrong of [undefined, '', 'Bearer x', `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`])
+      expect(authorized(wrong, TOKEN), String(wrong)).toBe(false);
   });
 });
