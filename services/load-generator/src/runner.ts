@@ -39,6 +39,11 @@ export interface RunOptions {
   onMinuteStart?: (minute: number, knobs: Record<string, number>) => void | Promise<void>;
   /** Called in order, once every request of a minute has ended. */
   onMinute?: (row: MinuteRow) => void;
+  /**
+   * Told when a callback fails (the run goes on: a failed knob publication is retried
+   * while its minute lasts, a failed row callback is skipped). Default: one line on stderr.
+   */
+  onCallbackError?: (what: 'onMinuteStart' | 'onMinute', error: unknown, minute: number) => void;
 }
 
 export interface RunResult {
@@ -107,6 +112,7 @@ export class ScenarioRun {
   private readonly rows: MinuteRow[] = [];
   private readonly pending: Promise<void>[] = [];
   private current = 0;
+  private ended = false;
   private minuteStartedAt = 0;
   private sent = 0;
   private inFlight = 0;
@@ -151,7 +157,7 @@ export class ScenarioRun {
       await sleepUntil(start, signal);
       this.current = minute;
       this.minuteStartedAt = start;
-      await this.options.onMinuteStart?.(minute, knobsOf(scenario, minute));
+      await this.minuteStarts(minute, knobsOf(scenario, minute));
       for (const arrival of queue) {
         if (arrival.at > performance.now()) await sleepUntil(arrival.at, signal);
         if (signal?.aborted) {
@@ -168,6 +174,7 @@ export class ScenarioRun {
       for (const stats of this.stats) for (const cls of TRAFFIC_CLASSES) if (stats) stats[cls].scheduled = stats[cls].sent;
     }
     await Promise.all(this.pending);
+    this.ended = true;
     this.flush(true);
     return {
       scenario: scenario.name,
@@ -217,7 +224,7 @@ export class ScenarioRun {
       .with(ctx, () => sendOnce({ url, method: request.method, headers, body, timeoutMs: this.options.timeoutMs ?? 10_000 }))
       .then((outcome) => {
         this.inFlight--;
-        stats.recordOutcome(outcome.kind, outcome.endedAt - scheduledAt, outcome.reason);
+        stats.recordOutcome(outcome.kind, outcome.endedAt - scheduledAt, outcome.reason, outcome.service);
         endSpan(span, outcome.kind, outcome.status, outcome.error);
         this.flush();
       });
@@ -242,8 +249,48 @@ export class ScenarioRun {
       for (const cls of TRAFFIC_CLASSES) stats[cls].destroy();
       this.rows.push(row);
       this.emitted++;
-      this.options.onMinute?.(row);
+      try {
+        this.options.onMinute?.(row);
+      } catch (error) {
+        this.callbackFailed('onMinute', error, minute);
+      }
     }
+  }
+
+  /**
+   * The minute-start callback (publishing the knobs). A failure (Redis hiccuping) does not
+   * hold the minute's traffic or end the run: it is reported, and retried every 250 ms in
+   * the background while the minute lasts.
+   */
+  private async minuteStarts(minute: number, knobs: Record<string, number>): Promise<void> {
+    const hook = this.options.onMinuteStart;
+    if (!hook) return;
+    try {
+      await hook(minute, knobs);
+      return;
+    } catch (error) {
+      this.callbackFailed('onMinuteStart', error, minute);
+    }
+    void (async () => {
+      while (this.current === minute && !this.ended && !this.options.signal?.aborted) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        if (this.current !== minute) return;
+        try {
+          await hook(minute, knobs);
+          return;
+        } catch {
+          // Reported once above; keep trying while the minute lasts.
+        }
+      }
+    })();
+  }
+
+  private callbackFailed(what: 'onMinuteStart' | 'onMinute', error: unknown, minute: number): void {
+    if (this.options.onCallbackError) this.options.onCallbackError(what, error, minute);
+    else
+      process.stderr.write(
+        `scenario: ${what} failed in minute ${minute}: ${(error as Error)?.message ?? String(error)}; the run goes on\n`,
+      );
   }
 
   private minuteOver(): boolean {
