@@ -1,5 +1,6 @@
-import { type Attributes, type Context, type Link, propagation, type SpanKind } from '@opentelemetry/api';
+import { type Attributes, type Context, type Counter, type Link, propagation, type SpanKind } from '@opentelemetry/api';
 import { AlwaysOnSampler, ParentBasedSampler, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace';
+import { labMeter } from './metrics.js';
 import { SERVICE_PORTS, type ServiceName, urlVariable } from './services.js';
 
 /** Baggage entries the load generator sends, recorded on every span of every service. */
@@ -47,8 +48,25 @@ export function peerService(attributes: Attributes, peers: Map<string, string>):
 }
 
 /**
+ * The only values the story's baggage may carry: a request from outside cannot invent a
+ * traffic class (and pollute the story's numbers) or a minute (and the metrics'
+ * cardinality). Anything else is dropped and counted in `lab.baggage.rejected` by key.
+ */
+const TRAFFIC_TYPES = new Set(['baseline', 'demo']);
+
+let rejections: Counter | undefined;
+function rejected(key: (typeof BAGGAGE_ATTRIBUTES)[number]): void {
+  rejections ??= labMeter().createCounter('lab.baggage.rejected', {
+    description: 'Baggage entries dropped because their value is not one the story sends',
+    unit: '{entry}',
+  });
+  rejections.add(1, { 'baggage.key': key });
+}
+
+/**
  * Samples every trace (parent-based, always on) and adds the lab's attributes as each
- * span starts: `traffic.type` and `demo.minute` from the W3C baggage of its context, and
+ * span starts: `traffic.type` and `demo.minute` from the W3C baggage of its context (the
+ * allowed values only), and
  * `peer.service` on client spans. A sampler is the SDK's hook for attributes at span
  * start that leaves the OTEL_* exporter configuration untouched.
  */
@@ -62,9 +80,15 @@ export class LabSampler implements Sampler {
     const extra: Attributes = {};
     const baggage = propagation.getBaggage(context);
     const traffic = baggage?.getEntry('traffic.type')?.value;
-    if (traffic) extra['traffic.type'] = traffic;
+    if (traffic !== undefined) {
+      if (TRAFFIC_TYPES.has(traffic)) extra['traffic.type'] = traffic;
+      else rejected('traffic.type');
+    }
     const minute = baggage?.getEntry('demo.minute')?.value;
-    if (minute !== undefined && /^\d+$/.test(minute)) extra['demo.minute'] = Number(minute);
+    if (minute !== undefined) {
+      if (/^\d{1,2}$/.test(minute) && Number(minute) <= 59) extra['demo.minute'] = Number(minute);
+      else rejected('demo.minute');
+    }
     // SpanKind.CLIENT is 2 in @opentelemetry/api.
     if (kind === 2 && attributes['peer.service'] === undefined) {
       const peer = peerService(attributes, this.peers);
