@@ -152,6 +152,18 @@ describe('load-generator service', () => {
   });
 });
 
+describe('one run at a time', () => {
+  it('gives two concurrent starts one run and one 409, and the run stops', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 2 }, () => call(lg.url, 'POST', '/scenario/start', { scenario: scenarioFile, minute: '1s' })),
+    );
+    expect(replies.map((r) => r.status).sort()).toEqual([202, 409]);
+    const stopped = await call(lg.url, 'POST', '/scenario/stop');
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.state).toBe('finished');
+  });
+});
+
 describe('the control API refuses what a web page or a stranger could send', () => {
   const raw = async (route: string, init: RequestInit) => {
     const response = await fetch(`${lg.url}${route}`, init);
