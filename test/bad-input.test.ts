@@ -833,6 +833,7 @@ afterAll(async () => {
   for (const e of ENDPOINTS) console.log(`bad-input: ${label(e).padEnd(width)}  ${counts.get(label(e)) ?? 0} inputs`);
   if (outages)
     console.log(`bad-input: ${outages} answers were a PostgreSQL or Redis outage (another test stopping them), waited out and sent again`);
+  if (resets) console.log(`bad-input: ${resets} oversized bodies were cut off by a connection reset; the service still answered /health`);
   if (errorLines.length) console.log(`bad-input: error log lines of the services:\n${errorLines.slice(-30).join('\n')}`);
 });
 
