@@ -728,6 +728,19 @@ function send(port: number, method: string, input: Input): Promise<Answer> {
   });
 }
 
+/** Writes raw bytes to a service and reads what it answers until it closes the connection. */
+function rawExchange(port: number, request: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port, timeout: 5_000 });
+    const chunks: Buffer[] = [];
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('timeout', () => socket.destroy(new Error('the connection stayed open 5 s after a refused request')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://lab:lab@localhost:5432/lab';
 
 /** Whether something accepts connections on host:port right now. */
@@ -895,6 +908,32 @@ describe('bad input', () => {
       expect(counts.get(label(e)) ?? 0).toBeGreaterThanOrEqual(MIN_INPUTS);
     }, 120_000);
   }
+
+  it("every service answers a request its HTTP parser refuses with a JSON 4xx, not Node's bodiless 400", async () => {
+    // What an HTTP client library will not send: raw bytes on a socket.
+    const raw = [
+      Buffer.from('GET /api/products/\xe9\xff HTTP/1.1\r\nHost: localhost\r\n\r\n', 'latin1'),
+      Buffer.from('GET /health now HTTP/1.1\r\nHost: localhost\r\n\r\n'),
+      Buffer.from('GET /health HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n'),
+      Buffer.from(`GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`),
+      Buffer.from('NOT-HTTP\r\n\r\n'),
+    ];
+    const seen = new Set<number>();
+    for (const service of Object.keys(ports) as (keyof typeof ports)[]) {
+      for (const request of raw) {
+        const answer = await rawExchange(ports[service], request);
+        const [, status, rest] = /^HTTP\/1\.1 (\d{3}) [^\r]*\r\n([\s\S]*)$/.exec(answer) ?? [];
+        const what = `${service}: ${short(JSON.stringify(answer))} for ${short(JSON.stringify(request.toString('latin1')), 80)}`;
+        expect(Number(status), what).toBeGreaterThanOrEqual(400);
+        expect(Number(status), what).toBeLessThan(500);
+        seen.add(Number(status));
+        const [head, body] = (rest ?? '').split('\r\n\r\n');
+        expect(head, what).toMatch(/content-type: application\/json/i);
+        expect((JSON.parse(body ?? '') as { error?: unknown }).error, what).toMatch(/^(malformed HTTP request|request headers too large)/);
+      }
+    }
+    expect([...seen].sort()).toEqual([400, 431]);
+  }, 60_000);
 
   it('left every process running and no scenario started', async () => {
     expect(crashed).toBeUndefined();

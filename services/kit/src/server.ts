@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type Koa from 'koa';
 import { ConfigError } from './config.js';
 import type { Logger } from './log.js';
@@ -24,10 +25,38 @@ export interface Running {
   close: () => Promise<void>;
 }
 
+/** Node's own status for the parser errors that are not a plain 400. */
+const PARSER_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'request headers too large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'chunk extensions too large'],
+  HPE_REQUEST_TIMEOUT: [408, 'request not received in time'],
+};
+
+/**
+ * A request Node's HTTP parser refuses before Koa sees it (a raw non-ASCII byte or a
+ * space in the path, a broken header line) gets the same JSON error as any other bad
+ * request, instead of Node's bodiless 400; the connection is closed after it.
+ */
+export function answerUnparsableRequest(service: string) {
+  return (error: Error & { code?: string }, socket: Duplex): void => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, what] = PARSER_ERRORS[error.code ?? ''] ?? [400, 'malformed HTTP request'];
+    const body = JSON.stringify({ error: `${what} (${error.code ?? error.message})`, service });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
+}
+
 /** Listens and returns a handle that drains and closes in order. */
 export async function listen(options: ServeOptions): Promise<Running> {
   const server = options.app.listen(options.port, options.host ?? '0.0.0.0');
   server.keepAliveTimeout = 5_000;
+  server.on('clientError', answerUnparsableRequest(options.name));
   await once(server, 'listening');
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
