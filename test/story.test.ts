@@ -27,6 +27,7 @@
  * 79 % errors and p95 5.0 s at the peak, browse at most 453 ms, every alert on cue).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -293,4 +294,61 @@ describe('the black-friday story on the lab with its observability stack', () =>
       expect(points, `Jaeger /api/metrics/${endpoint} for frontend: ${text.slice(0, 300)}`).toBeGreaterThan(0);
     }
   });
+
+  it('takes no story class or minute from outside: baggage traffic.type=evil leaves no span attribute and no series', async () => {
+    const rejectedCount = async () =>
+      Number((await promQuery('sum(lab_baggage_rejected_total{baggage_key="traffic.type"})'))[0]?.value[1] ?? 0);
+    const before = await rejectedCount();
+    const traceId = randomBytes(16).toString('hex');
+    for (const route of ['/api/browse', '/api/checkout']) {
+      const response = await fetch(`${lab.url('frontend')}${route}`, {
+        method: route === '/api/checkout' ? 'POST' : 'GET',
+        headers: {
+          traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+          baggage: 'traffic.type=evil,demo.minute=77',
+          ...(route === '/api/checkout' ? { 'content-type': 'application/json' } : {}),
+        },
+        body: route === '/api/checkout' ? '{}' : undefined,
+      });
+      await response.arrayBuffer();
+      expect(response.status, route).toBeLessThan(500);
+    }
+    // The requests did reach the stack: their trace is in Jaeger and the rejections are
+    // counted in Prometheus (so "no series" below is not "nothing arrived yet").
+    interface JaegerTrace {
+      spans: { operationName: string; tags: { key: string; value: unknown }[]; processID: string }[];
+    }
+    let trace: JaegerTrace | undefined;
+    let after = before;
+    for (let i = 0; i < 40 && (!trace || after < before + 2); i++) {
+      await sleep(500);
+      const response = await fetch(`${JAEGER}/api/traces/${traceId}`);
+      if (response.ok) trace = ((await response.json()) as { data: JaegerTrace[] }).data[0];
+      after = await rejectedCount();
+    }
+    expect(trace?.spans.length ?? 0, 'spans of the request in Jaeger').toBeGreaterThan(1);
+    expect(after - before, 'lab.baggage.rejected for traffic.type').toBeGreaterThanOrEqual(2);
+    const tagged = trace!.spans.flatMap((s) =>
+      s.tags.filter((t) => t.key === 'traffic.type' || t.key === 'demo.minute').map((t) => `${s.operationName} ${t.key}=${t.value}`),
+    );
+    expect(tagged).toEqual([]);
+    // One more span-metrics flush, then no series anywhere carries the values.
+    await sleep(2_000);
+    for (const matcher of ['{traffic_type="evil"}', '{demo_minute="77"}']) {
+      const response = await fetch(
+        `${PROMETHEUS}/api/v1/series?${new URLSearchParams({ 'match[]': matcher, start: String(Date.now() / 1000 - 600) })}`,
+      );
+      const body = (await response.json()) as { status: string; data: unknown[] };
+      expect(body.status).toBe('success');
+      expect(body.data, matcher).toEqual([]);
+    }
+    const search = new URLSearchParams({
+      service: 'frontend',
+      tags: JSON.stringify({ 'traffic.type': 'evil' }),
+      lookback: '1h',
+      limit: '5',
+    });
+    const found = (await (await fetch(`${JAEGER}/api/traces?${search}`)).json()) as { data: unknown[] };
+    expect(found.data).toEqual([]);
+  }, 60_000);
 });

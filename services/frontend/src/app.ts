@@ -15,6 +15,8 @@ import {
   LatencyModel,
   labMeter,
   ServiceClient,
+  storyMinute,
+  storyTrafficType,
   validateBody,
   z,
 } from '@bfl/kit';
@@ -102,9 +104,7 @@ export const service = defineService({
 
     /** The demo minute of the request being served: its baggage, else the running scenario's. */
     function demoMinute(): number | undefined {
-      const fromBaggage = propagation.getActiveBaggage()?.getEntry('demo.minute')?.value;
-      if (fromBaggage !== undefined && /^\d+$/.test(fromBaggage)) return Number(fromBaggage);
-      return scenario.current?.minute;
+      return storyMinute(propagation.getActiveBaggage()?.getEntry('demo.minute')?.value) ?? scenario.current?.minute;
     }
 
     /** A shopper with an empty cart puts 1-3 random active products in it. */
@@ -189,7 +189,8 @@ export const service = defineService({
         });
 
         router.post('/api/checkout', async (ctx) => {
-          const traffic = propagation.getActiveBaggage()?.getEntry('traffic.type')?.value ?? 'none';
+          // Only the story's classes become a label (the sampler counts what it drops).
+          const traffic = storyTrafficType(propagation.getActiveBaggage()?.getEntry('traffic.type')?.value) ?? 'none';
           try {
             const input = validateBody(Checkout, ctx);
             const cartPath = `/cart/${encodeURIComponent(input.cart_id)}`;

@@ -21,3 +21,21 @@ export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const CURRENCIES = ['USD', 'EUR', 'GBP', 'JPY', 'CAD', 'AUD', 'CHF', 'SEK', 'INR', 'BRL'] as const;
 
 export type Currency = (typeof CURRENCIES)[number];
+
+/** The traffic classes the story's runner sends as baggage `traffic.type`. */
+export const TRAFFIC_TYPES = ['baseline', 'demo'] as const;
+
+export type TrafficType = (typeof TRAFFIC_TYPES)[number];
+
+/**
+ * A baggage `traffic.type` the story sends, or undefined for anything else: a request
+ * from outside cannot invent a class that becomes a span attribute or a metric label.
+ */
+export function storyTrafficType(value: string | undefined): TrafficType | undefined {
+  return (TRAFFIC_TYPES as readonly string[]).includes(value ?? '') ? (value as TrafficType) : undefined;
+}
+
+/** A baggage `demo.minute` the story sends (an integer 0-59, as written), or undefined. */
+export function storyMinute(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,2}$/.test(value) && Number(value) <= 59 ? Number(value) : undefined;
+}

@@ -2,7 +2,17 @@ export { z } from 'zod';
 export { type AppOptions, annotate, createApp, errorResponse, isPoolTimeout, type ReadyCheck, unavailableDependency } from './app.js';
 export { ConfigError, commonEnv, env, loadConfig } from './config.js';
 export { currentDeadline, DEADLINE_HEADER, parseDeadline, remainingBudget, withDeadline } from './deadline.js';
-export { CATEGORIES, type Category, CURRENCIES, type Currency, ID_PATTERN } from './domain.js';
+export {
+  CATEGORIES,
+  type Category,
+  CURRENCIES,
+  type Currency,
+  ID_PATTERN,
+  storyMinute,
+  storyTrafficType,
+  TRAFFIC_TYPES,
+  type TrafficType,
+} from './domain.js';
 export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';
 export { KNOBS, type KnobName, KnobValues, knobProblem, knobRange, statementTimeoutFor } from './knob-ranges.js';

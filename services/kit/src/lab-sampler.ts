@@ -1,5 +1,6 @@
 import { type Attributes, type Context, type Counter, type Link, propagation, type SpanKind } from '@opentelemetry/api';
 import { AlwaysOnSampler, ParentBasedSampler, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace';
+import { storyMinute, storyTrafficType } from './domain.js';
 import { labMeter } from './metrics.js';
 import { SERVICE_PORTS, type ServiceName, urlVariable } from './services.js';
 
@@ -52,8 +53,6 @@ export function peerService(attributes: Attributes, peers: Map<string, string>):
  * traffic class (and pollute the story's numbers) or a minute (and the metrics'
  * cardinality). Anything else is dropped and counted in `lab.baggage.rejected` by key.
  */
-const TRAFFIC_TYPES = new Set(['baseline', 'demo']);
-
 let rejections: Counter | undefined;
 function rejected(key: (typeof BAGGAGE_ATTRIBUTES)[number]): void {
   rejections ??= labMeter().createCounter('lab.baggage.rejected', {
@@ -81,12 +80,14 @@ export class LabSampler implements Sampler {
     const baggage = propagation.getBaggage(context);
     const traffic = baggage?.getEntry('traffic.type')?.value;
     if (traffic !== undefined) {
-      if (TRAFFIC_TYPES.has(traffic)) extra['traffic.type'] = traffic;
+      const allowed = storyTrafficType(traffic);
+      if (allowed) extra['traffic.type'] = allowed;
       else rejected('traffic.type');
     }
     const minute = baggage?.getEntry('demo.minute')?.value;
     if (minute !== undefined) {
-      if (/^\d{1,2}$/.test(minute) && Number(minute) <= 59) extra['demo.minute'] = Number(minute);
+      const allowed = storyMinute(minute);
+      if (allowed !== undefined) extra['demo.minute'] = allowed;
       else rejected('demo.minute');
     }
     // SpanKind.CLIENT is 2 in @opentelemetry/api.
