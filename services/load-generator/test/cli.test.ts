@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReportSchema } from '../src/report-schema.js';
@@ -255,5 +256,43 @@ ${Array.from({ length: 16 }, (_, m) => `  - { label: m${m}, rpm: { baseline: 60,
     expect(ended.stdout).toMatch(/run stopped early/);
     expect(ended.code).toBe(1);
     expect(JSON.parse((await scenario(['status'])).stdout)).toMatchObject({ state: 'idle' });
+  }, 30_000);
+
+  it('leaves no knobs behind when the runner dies: killed with SIGKILL, its lab:scenario key expires within the 3 s TTL', async () => {
+    // A Redis database of its own: nothing else writes or removes the key there.
+    const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://localhost:6379');
+    redisUrl.pathname = '/8';
+    const redis = new Redis(redisUrl.toString(), { maxRetriesPerRequest: 1 });
+    const child = spawn(
+      process.execPath,
+      ['services/load-generator/dist/cli.js', '--scenario', scenarioFile('killed', 1), '--minute', '30s', '--target', target],
+      { cwd: root, env: { ...process.env, CI: 'true', REDIS_URL: redisUrl.toString() }, stdio: 'ignore' },
+    );
+    try {
+      await redis.del('lab:scenario');
+      const until = Date.now() + 15_000;
+      while (!(await redis.exists('lab:scenario')) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+      const ttl = await redis.pttl('lab:scenario');
+      // Refreshed while the runner lives: the key always has a TTL of at most 3 s.
+      expect(ttl, 'the TTL of the published knobs (ms)').toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(3_000);
+      expect(JSON.parse((await redis.get('lab:scenario')) ?? '{}')).toMatchObject({
+        scenario: 'killed',
+        knobs: { checkout_write_delay_ms: 5 },
+      });
+      const killedAt = performance.now();
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      while ((await redis.exists('lab:scenario')) && performance.now() - killedAt < 6_000)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      const goneAfterMs = performance.now() - killedAt;
+      console.log(`scenario cli: killed with SIGKILL, its knobs expired ${(goneAfterMs / 1000).toFixed(2)} s later (TTL ${ttl} ms)`);
+      expect(await redis.exists('lab:scenario'), 'the knobs outlived the runner').toBe(0);
+      expect(goneAfterMs).toBeLessThanOrEqual(3_500);
+    } finally {
+      child.kill('SIGKILL');
+      await redis.del('lab:scenario');
+      redis.disconnect();
+    }
   }, 30_000);
 });
