@@ -505,12 +505,16 @@ const startBase = obj(
   },
   ['scenario', 'minute', 'timeout'],
 );
+/** A (near-)valid body as JSON text whose `field` is always one of the invalid values. */
+function withInvalid(base: fc.Arbitrary<Record<string, unknown>>, field: string, invalid: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
+  return fc
+    .tuple(fc.oneof(base, nearValid(base)), invalid)
+    .map(([o, value]) => toJson(objectOf([...Object.entries(o).filter(([k]) => k !== field), [field, value]])));
+}
 const startBodies: fc.Arbitrary<string | undefined> = fc.oneof(
   {
     weight: 6,
-    arbitrary: fc
-      .tuple(fc.oneof(startBase, nearValid(startBase)), invalidRateScale)
-      .map(([o, rate]) => toJson(objectOf([...Object.entries(o).filter(([k]) => k !== 'rateScale'), ['rateScale', rate]]))),
+    arbitrary: withInvalid(startBase, 'rateScale', invalidRateScale),
   },
   { weight: 2, arbitrary: invalidJson },
   { weight: 1, arbitrary: notAnObject },
@@ -551,9 +555,7 @@ const knobsBase = obj({
 const knobsBodies: fc.Arbitrary<string | undefined> = fc.oneof(
   {
     weight: 6,
-    arbitrary: fc
-      .tuple(fc.oneof(knobsBase, nearValid(knobsBase)), invalidMinuteMs)
-      .map(([o, ms]) => toJson(objectOf([...Object.entries(o).filter(([k]) => k !== 'minuteMs'), ['minuteMs', ms]]))),
+    arbitrary: withInvalid(knobsBase, 'minuteMs', invalidMinuteMs),
   },
   { weight: 2, arbitrary: invalidJson },
   { weight: 1, arbitrary: notAnObject },
