@@ -30,11 +30,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SHOP_SERVICES, scaledPoolEnv } from '@bfl/kit';
-import { cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/kit/lab';
+import { busyProcesses, cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/kit/lab';
 import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/kit/observe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { annotationQueries, type DashboardJson, panelQueries } from '../packages/dashboards/src/index.js';
@@ -64,6 +64,13 @@ let stack: ObserveStack;
 let lab: Lab;
 
 beforeAll(async () => {
+  // What else used the CPU as this started: the first thing to read when the story missed a band.
+  const busy = await busyProcesses();
+  process.stdout.write(
+    `story: load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}; other processes using CPU: ${busy.join('; ') || 'none'}\n`,
+  );
   stack = await startObserveStack({ minuteMs: MINUTE_MS, ports: stackPorts });
   lab = await startLab({ services: SHOP_SERVICES, ports, env: { ...stack.serviceEnv, ...scaledPoolEnv(SCALE), LOG_LEVEL: 'error' } });
 }, 120_000);

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -275,4 +275,38 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     stop,
     exited,
   };
+}
+
+/**
+ * The other processes on this machine that use CPU right now (sampled over `ms`), busiest
+ * first: for a test that times the host, what else was running when it started.
+ */
+export async function busyProcesses(ms = 1_000, minShare = 0.05): Promise<string[]> {
+  const sample = () => {
+    const seconds = new Map<number, number>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        seconds.set(Number(entry), cpuSeconds(Number(entry)));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return seconds;
+  };
+  const before = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const busy: { share: number; line: string }[] = [];
+  for (const [pid, seconds] of sample()) {
+    const share = (seconds - (before.get(pid) ?? seconds)) / (ms / 1000);
+    if (share < minShare) continue;
+    let command = '?';
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 120);
+    } catch {
+      // exited meanwhile
+    }
+    busy.push({ share, line: `${(share * 100).toFixed(0)} % pid ${pid}: ${command}` });
+  }
+  return busy.sort((a, b) => b.share - a.share).map((b) => b.line);
 }
