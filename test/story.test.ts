@@ -80,29 +80,10 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface TrafficRow {
-  requests: number;
-  errorRate: number;
-  p50Ms: number;
-  p95Ms: number;
-  achievedRps: number;
-  errorsByReason: Record<string, number>;
-}
-interface Report {
-  ok: boolean;
-  minuteMs: number;
+/** The report's type, derived from its zod schema (the JSON the runner writes); `traces` is the summary's fields read here. */
+type Report = Omit<import('../services/load-generator/src/report-schema.js').Report, 'traces'> & {
   traces?: { services: string[]; maxDepth: number; attributeCoverage: Record<string, number>; example?: { rows: unknown[] } };
-  minutes: { minute: number; phase: string; traffic: Record<'baseline' | 'demo', TrafficRow> }[];
-  expectations: { name: string; ok: boolean; actual: number | null; minute: number | null; expected: string }[];
-  alerts?: {
-    name: string;
-    expected: { firingBy: number | null; resolvedBy: number | null };
-    firstFiringMinute: number | null;
-    resolvedMinute: number | null;
-    firing: { from: number; to: number }[];
-    ok: boolean;
-  }[];
-}
+};
 
 interface PromVector {
   metric: Record<string, string>;
@@ -193,6 +174,19 @@ describe('the black-friday story on the lab with its observability stack', () =>
     ).toEqual([...HOST_TIMED]);
     for (const e of timed)
       process.stdout.write(`story, host-timed (not asserted): ${e.ok ? 'PASS' : 'MISS'} ${e.name}: ${e.actual} (minute ${e.minute})\n`);
+    for (const alert of report.alerts ?? [])
+      process.stdout.write(`story, alert ${alert.name}: firing ${JSON.stringify(alert.firing)} ${alert.problems.join('; ')}\n`);
+    if (report.alerts?.some((a) => !a.ok)) {
+      // What the pool alert saw, per reading: the first thing to read when an alert missed its cue.
+      const series = (await promRange(
+        'sum(db_client_connection_pending_requests{db_client_connection_pool_name="checkout"})',
+        startedAt,
+        endedAt,
+        0.5,
+      )) as { values: [number, string][] }[];
+      const points = (series[0]?.values ?? []).map(([t, v]) => `${((t - startedAt) / (MINUTE_MS / 1000)).toFixed(1)}:${v}`);
+      process.stdout.write(`story, checkout pool waiting (demo minute:requests): ${points.join(' ')}\n`);
+    }
     expect(
       report.expectations.filter((e) => !e.ok && !HOST_TIMED.has(e.name)),
       output,

@@ -108,7 +108,7 @@ export async function checkAlertSetup(prometheus: string, minuteMs: number, expe
   }
 }
 
-interface Reading {
+export interface Reading {
   /** Demo minutes since the run started (fractional). */
   at: number;
   minute: number;
@@ -175,7 +175,15 @@ export class AlertWatcher {
   }
 }
 
-function judgeAlert(alert: ScenarioAlert, readings: Reading[], firstErrorMinute: number | null): AlertResult {
+/** Why an alert that fired did not stay inactive: still firing, or pending again (and when). */
+function unresolved(timeline: { at: number; state: AlertState }[], lastFiringIndex: number): string {
+  const after = timeline.slice(lastFiringIndex + 1);
+  const pending = after.filter((r) => r.state === 'pending');
+  if (!after.length) return `still firing at the end of the run (last read at ${timeline[lastFiringIndex]!.at.toFixed(2)})`;
+  return `stopped firing at ${after[0]!.at.toFixed(2)} but was pending again from ${pending[0]!.at.toFixed(2)} to ${pending.at(-1)!.at.toFixed(2)}`;
+}
+
+export function judgeAlert(alert: ScenarioAlert, readings: Reading[], firstErrorMinute: number | null): AlertResult {
   const timeline = readings.map((r) => ({ at: r.at, minute: r.minute, state: r.states.get(alert.name) ?? 'inactive' }));
   const firing: { from: number; to: number }[] = [];
   for (let i = 0; i < timeline.length; i++) {
@@ -208,7 +216,7 @@ function judgeAlert(alert: ScenarioAlert, readings: Reading[], firstErrorMinute:
     }
     if (firing.length > 1) problems.push(`fired again after resolving (${firing.length} separate times)`);
     if (firstFiringMinute !== null && resolvedBy !== null) {
-      if (resolvedMinute === null) problems.push(`still firing at the end of the run (expected resolved by minute ${resolvedBy})`);
+      if (resolvedMinute === null) problems.push(`${unresolved(timeline, lastFiringIndex)} (expected resolved by minute ${resolvedBy})`);
       else if (resolvedMinute > resolvedBy) problems.push(`resolved in minute ${resolvedMinute}, after minute ${resolvedBy}`);
     }
   }
