@@ -45,21 +45,22 @@ import {
 } from './coralogix-ingress.js';
 
 const root = path.resolve(__dirname, '..');
-// Beside a developer's lab and stack, and beside the story test's (DESIGN.md's ports + 30000).
-const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 38011 + i]));
+// Beside a developer's lab and stack and the story test's, and below the ephemeral port range
+// (32768-60999 on Linux), where an outgoing connection's local port can take a listener's.
+const ports = Object.fromEntries(SHOP_SERVICES.map((name, i) => [name, 25011 + i]));
 const stackPorts: ObservePorts = {
-  collectorGrpc: 34317,
-  collectorHttp: 34318,
-  collectorHealth: 33133,
-  jaegerQuery: 36686,
-  jaegerQueryGrpc: 36685,
-  jaegerOtlpGrpc: 34327,
-  jaegerOtlpHttp: 34328,
-  jaegerHealth: 33134,
-  prometheus: 39090,
-  verify: 39319,
+  collectorGrpc: 25317,
+  collectorHttp: 25318,
+  collectorHealth: 25133,
+  jaegerQuery: 25686,
+  jaegerQueryGrpc: 25685,
+  jaegerOtlpGrpc: 25327,
+  jaegerOtlpHttp: 25328,
+  jaegerHealth: 25134,
+  prometheus: 25090,
+  verify: 25319,
 };
-const TELEMETRY_PORT = 38888;
+const TELEMETRY_PORT = 25888;
 // A throwaway key, known only to this test and its stand-in.
 const KEY = `cxtest-${randomBytes(16).toString('hex')}`;
 const APPLICATION = 'black-friday-lab-test';
