@@ -62,6 +62,7 @@ describe('the rendered Coralogix alert definitions', () => {
           'duration_ms_count',
           'db_client_connection_pending_requests',
           'db_client_connection_max',
+          'lab_db_client_connection_waiting_time_s_total',
         ]).toContain(m);
       for (const range of promql.matchAll(/\[([^\]]+)\]/g)) expect(['2m'], `${def.name}: [${range[1]}]`).toContain(range[1]);
       expect(def.entityLabels.managed_by).toBe('black-friday-lab');

@@ -38,7 +38,8 @@ export const CORALOGIX_ALERTS_FILE = path.join(REPO_ROOT, 'observability/coralog
  * Local name -> the name Coralogix gives the same signal. The span metrics are the overlay's
  * full family (`spanmetrics/cx`, namespace ""), whose OTLP `calls` and `duration` (unit ms)
  * Coralogix's PromQL calls `calls_total` and `duration_ms_*`; the services' own pool
- * gauges keep their names.
+ * gauges keep their names, and their waiting-time counter (unit s) gets Coralogix's unit
+ * suffix `_s` where Prometheus writes `_seconds`.
  */
 export const METRIC_NAMES: Readonly<Record<string, string>> = {
   traces_span_metrics_calls_total: 'calls_total',
@@ -46,6 +47,7 @@ export const METRIC_NAMES: Readonly<Record<string, string>> = {
   traces_span_metrics_duration_milliseconds_count: 'duration_ms_count',
   db_client_connection_pending_requests: 'db_client_connection_pending_requests',
   db_client_connection_max: 'db_client_connection_max',
+  lab_db_client_connection_waiting_time_seconds_total: 'lab_db_client_connection_waiting_time_s_total',
 };
 
 /**

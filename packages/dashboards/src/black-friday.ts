@@ -336,6 +336,24 @@ export function blackFridayDashboard(): Dashboard {
         .min(0)
         .decimals(0)
         .overrideByRegexp('.* waiting', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]),
+    )
+    .withPanel(
+      series(
+        'DB pools: share of time with a queue',
+        PercentUnit,
+        'How much of the time at least one request waited for a connection (the services look every 50 ms). ' +
+          'Near 100 % the pool is dry: CheckoutDbPoolExhausted needs at least half of the time, so the burst the fix ' +
+          'releases (many waiting for a fraction of a second) stays a short spike here.',
+      )
+        .withTarget(
+          promQuery(
+            'A',
+            rateBy('lab_db_client_connection_waiting_time_seconds_total', ['db_client_connection_pool_name'], [STORY_POOLS]),
+            '{{db_client_connection_pool_name}}',
+          ),
+        )
+        .min(0)
+        .max(1),
     );
   return finish(builder);
 }

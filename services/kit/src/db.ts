@@ -42,7 +42,12 @@ export function createDb(options: DbOptions): Knex {
       debug: (message: unknown) => options.logger?.debug({ knex: message }, 'knex debug'),
     },
   });
-  observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool, options.poolMax);
+  const stopObserving = observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool, options.poolMax);
+  const destroy = db.destroy.bind(db);
+  db.destroy = ((callback?: () => void) => {
+    stopObserving();
+    return destroy(callback as never);
+  }) as Knex['destroy'];
   return db;
 }
 
