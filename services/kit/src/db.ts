@@ -42,13 +42,21 @@ export function createDb(options: DbOptions): Knex {
       debug: (message: unknown) => options.logger?.debug({ knex: message }, 'knex debug'),
     },
   });
-  const stopObserving = observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool, options.poolMax);
-  const destroy = db.destroy.bind(db);
-  db.destroy = ((callback?: () => void) => {
-    stopObserving();
-    return destroy(callback as never);
-  }) as Knex['destroy'];
+  observers.set(
+    db,
+    observePool(options.applicationName, () => (db.client as unknown as { pool?: PoolLike }).pool, options.poolMax),
+  );
   return db;
+}
+
+/** The pool observers of createDb's pools, stopped by closeDb (knex's own destroy is read-only). */
+const observers = new WeakMap<Knex, () => void>();
+
+/** Closes a pool from createDb: stops observing it, then destroys it (its connections closed). */
+export async function closeDb(db: Knex): Promise<void> {
+  observers.get(db)?.();
+  observers.delete(db);
+  await db.destroy();
 }
 
 /** Readiness: one round trip to the database. */

@@ -14,7 +14,7 @@ import {
   validate,
   z,
 } from '@bfl/kit';
-import { createDb, type Knex, pingDb } from '@bfl/kit/db';
+import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 
 export interface Product {
   id: number;
@@ -130,6 +130,6 @@ export const service = defineService({
         });
       },
     });
-    return { app, close: () => db.destroy() };
+    return { app, close: () => closeDb(db) };
   },
 });

@@ -15,7 +15,7 @@ import {
   validateBody,
   z,
 } from '@bfl/kit';
-import { createDb, type Knex, pingDb } from '@bfl/kit/db';
+import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 
@@ -172,7 +172,7 @@ export const service = defineService({
       app,
       close: async () => {
         await scenario.close();
-        await db.destroy();
+        await closeDb(db);
       },
     };
   },
