@@ -147,6 +147,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const restart = options.restart === false ? undefined : { initialMs: 1_000, maxMs: 30_000, ...options.restart };
   const backoff = new Map<ServiceName, number>();
   let crashed: { name: ServiceName; code: number | null } | undefined;
+  /** Each service's last output lines, quoted when it exits before it is ready. */
+  const lastLines = new Map<ServiceName, string[]>();
+  const crashReport = (what: string) => {
+    const { name, code } = crashed!;
+    const lines = lastLines.get(name) ?? [];
+    const quoted = lines.length ? `; its last output:\n${lines.join('\n')}` : '; it wrote nothing';
+    return `${name} exited with code ${code} before ${what}${quoted}`;
+  };
 
   const stop = async (graceMs = 15_000) => {
     stopping = true;
@@ -202,7 +210,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     p.pid = child.pid ?? -1;
     children.set(name, child);
     for (const stream of ['stdout', 'stderr'] as const) {
-      createInterface({ input: child[stream] }).on('line', (line) => options.onLine?.(name, line, stream));
+      createInterface({ input: child[stream] }).on('line', (line) => {
+        const kept = lastLines.get(name) ?? [];
+        kept.push(line);
+        if (kept.length > 10) kept.shift();
+        lastLines.set(name, kept);
+        options.onLine?.(name, line, stream);
+      });
     }
     child.on('exit', (code, signal) => {
       if (stopping) return;
@@ -252,7 +266,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     if (!pending.length) break;
     if (crashed) {
       await stop();
-      throw new LabError(`${crashed.name} exited with code ${crashed.code} before it was ready (see its log lines above)`);
+      throw new LabError(crashReport('it was ready'));
     }
     const results = await Promise.all(pending.map(async (p) => ({ p, result: await ready(p.url) })));
     for (const { p, result } of results) if (result.ok) p.readyMs = Math.round(performance.now() - started);
@@ -265,7 +279,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   }
   if (crashed) {
     await stop();
-    throw new LabError(`${crashed.name} exited with code ${crashed.code} before the lab was ready (see its log lines above)`);
+    throw new LabError(crashReport('the lab was ready'));
   }
   up = true;
   return {
