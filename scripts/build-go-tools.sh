@@ -8,12 +8,16 @@
 #   promtool    Prometheus's rule checker and rule unit-test runner, same version
 #   jaeger      Jaeger v2, the local trace backend and query API for the trace
 #               UI, the version required in tools/go/jaeger/go.mod (JAEGER_RELEASE)
+#   docker-compose  Docker Compose v2+ (the `docker compose` CLI plugin) for the
+#               Compose test, the version required in tools/go/compose/go.mod
+#               (scripts/docker-engine.sh installs it as the plugin)
 #
 #   bash scripts/build-go-tools.sh [TOOL...]            build what is missing or stale
 #   bash scripts/build-go-tools.sh --print-path TOOL    print TOOL's binary path, build nothing
 #   bash scripts/build-go-tools.sh --force [TOOL...]    rebuild even when up to date
 #
-# TOOL is kompose, actionlint, prometheus, promtool, jaeger or all (the
+# TOOL is kompose, actionlint, prometheus, promtool, jaeger, docker-compose
+# or all (the
 # default: every tool). Prints one `tool: path` line per tool on stdout
 # (progress goes to stderr); --print-path with a single tool prints just its
 # path.
@@ -25,10 +29,10 @@
 #     kompose-vV.build.log              the last build's log (same for the others)
 # where V is the release the binary reports (prometheus-v3.16.0, jaeger-v2.12.0).
 #
-# The go.mod of kompose and of Jaeger has replace directives, so `go install
-# kompose@V` is refused: each is built from a small module (tools/go/kompose,
-# tools/go/jaeger) that requires it as a tool, repeats its replace directives
-# and pins every module in go.sum. prometheus, promtool and actionlint are
+# The go.mod of kompose and of Jaeger has replace directives, and Compose's
+# exclude directives, so `go install kompose@V` is refused: each is built from
+# a small module (tools/go/kompose, tools/go/jaeger, tools/go/compose) that
+# requires it as a tool, repeats those directives and pins every module in go.sum. prometheus, promtool and actionlint are
 # `go install`ed. Release builds stamp their version with -ldflags; these do
 # too, so `prometheus --version`, `promtool --version` and `jaeger version`
 # report the release (revision unknown). Built from source, Prometheus has no
@@ -56,15 +60,17 @@ readonly JAEGER_DIR=tools/go/jaeger
 # tools/go/jaeger/go.mod requires: Jaeger tags v1.N.P and v2.(N-63).P together
 # (v1.75.0 / v2.12.0), and the Go module only has the v1 tags.
 readonly JAEGER_RELEASE=v2.12.0
+readonly COMPOSE_MODULE=github.com/docker/compose/v5
+readonly COMPOSE_DIR=tools/go/compose
 readonly MIN_GO_MINOR=25
-readonly ALL_TOOLS=(kompose actionlint prometheus promtool jaeger)
+readonly ALL_TOOLS=(kompose actionlint prometheus promtool jaeger docker-compose)
 # Flags every build uses; part of the recipe hash.
 readonly BUILD_FLAGS=(-trimpath -buildvcs=false "-ldflags=-s -w")
 CACHE=${BFL_TOOLS_CACHE:-$HOME/.cache/black-friday-lab/tools}
 # One core by default (a developer machine stays usable); all of them in CI.
 if [[ ${CI:-} == true ]]; then JOBS=${BFL_BUILD_JOBS:-$(nproc)}; else JOBS=${BFL_BUILD_JOBS:-1}; fi
 
-usage() { sed -n '2,38s/^# \{0,1\}//p' scripts/build-go-tools.sh; }
+usage() { sed -n '2,42s/^# \{0,1\}//p' scripts/build-go-tools.sh; }
 note() { log "$@" >&2; }
 
 mode=build
@@ -75,7 +81,7 @@ while [[ $# -gt 0 ]]; do
         --force) mode=force ;;
         -h | --help) usage; exit 0 ;;
         all) tools+=("${ALL_TOOLS[@]}") ;;
-        kompose | actionlint | prometheus | promtool | jaeger) tools+=("$1") ;;
+        kompose | actionlint | prometheus | promtool | jaeger | docker-compose) tools+=("$1") ;;
         *) die "unknown argument: $1 (tools: ${ALL_TOOLS[*]} or all; see --help)" ;;
     esac
     shift
@@ -90,13 +96,14 @@ mapfile -t tools < <(printf '%s\n' "${tools[@]}" | awk '!seen[$0]++')
 declare -A MODULE=(
     [kompose]=$KOMPOSE_MODULE [actionlint]=github.com/rhysd/actionlint
     [prometheus]=$PROMETHEUS_MODULE [promtool]=$PROMETHEUS_MODULE [jaeger]=$JAEGER_MODULE
+    [docker-compose]=$COMPOSE_MODULE
 )
 declare -A PACKAGE=(
     [kompose]=$KOMPOSE_MODULE [actionlint]=$ACTIONLINT_PACKAGE
     [prometheus]=$PROMETHEUS_MODULE/cmd/prometheus [promtool]=$PROMETHEUS_MODULE/cmd/promtool
-    [jaeger]=$JAEGER_MODULE/cmd/jaeger
+    [jaeger]=$JAEGER_MODULE/cmd/jaeger [docker-compose]=$COMPOSE_MODULE/cmd
 )
-declare -A TOOL_DIR=([kompose]=$KOMPOSE_DIR [jaeger]=$JAEGER_DIR)
+declare -A TOOL_DIR=([kompose]=$KOMPOSE_DIR [jaeger]=$JAEGER_DIR [docker-compose]=$COMPOSE_DIR)
 
 # required_version DIR MODULE: the release DIR/go.mod requires MODULE at.
 required_version() {
@@ -111,7 +118,7 @@ required_version() {
 # The module version a tool is built from.
 version_of() {
     case $1 in
-        kompose | jaeger) required_version "${TOOL_DIR[$1]}" "${MODULE[$1]}" ;;
+        kompose | jaeger | docker-compose) required_version "${TOOL_DIR[$1]}" "${MODULE[$1]}" ;;
         actionlint) printf '%s\n' "$ACTIONLINT_VERSION" ;;
         prometheus | promtool) printf '%s\n' "$PROMETHEUS_VERSION" ;;
     esac
@@ -165,6 +172,7 @@ build_flags() {
             stamps+=" -X github.com/prometheus/common/version.BuildUser=black-friday-lab"
             ;;
         jaeger) stamps="-X $JAEGER_MODULE/internal/version.latestVersion=${RELEASE[$1]}" ;;
+        docker-compose) stamps="-X $COMPOSE_MODULE/internal.Version=${RELEASE[$1]}" ;;
     esac
     FLAGS=("${BUILD_FLAGS[@]}")
     [[ -z $stamps ]] || FLAGS[-1]+=" $stamps" # -ldflags=... is BUILD_FLAGS's last
@@ -234,7 +242,7 @@ elapsed() { local ms=$(($(now_ms) - $1)); printf '%dm%02ds' $((ms / 60000)) $((m
 # returns 1 when the log shows no known cause.
 explain_module_failure() {
     local lines hint dir=${TOOL_DIR[$1]:-}
-    if grep -qE 'contains one or more (replace|exclude) directives' "$2"; then
+    if tr '\n' ' ' <"$2" | grep -qE 'contains one or[[:space:]]+more (replace|exclude) directives'; then
         die "the go.mod of ${MODULE[$1]} ${VERSION[$1]} has replace or exclude directives, so \`go install ${PACKAGE[$1]}@${VERSION[$1]}\` is refused (log: $2). Fix: build it from a small module tools/go/$1 that requires it as a tool and repeats them, as $JAEGER_DIR does"
     fi
     lines=$(grep -E 'requires go >= ' "$2" | sed -E 's/^[[:space:]]+//' | sort -u | head -n 3) || true
@@ -253,6 +261,7 @@ explain_module_failure() {
         kompose) hint="pick another kompose release in $dir/go.mod (copy its replace directives, then \`go mod tidy\`), or add a replace directive there that points the module above at a version the proxy has" ;;
         jaeger) hint="pick another Jaeger release in $dir/go.mod (copy its replace directives, then \`go mod tidy\`) and set JAEGER_RELEASE in scripts/build-go-tools.sh to its v2 release, or add a replace directive in $dir/go.mod that points the module above at a version the proxy has" ;;
         prometheus | promtool) hint="pick another PROMETHEUS_VERSION in scripts/build-go-tools.sh (Prometheus 3.N.P is module version v0.3NN.P)" ;;
+        docker-compose) hint="pick another Compose release in $dir/go.mod (copy its exclude directives, then \`go mod tidy\`)" ;;
         *) hint="pick another ACTIONLINT_VERSION in scripts/build-go-tools.sh" ;;
     esac
     die "a Go module needed by $1 ${RELEASE[$1]} is not available from GOPROXY=$GOPROXY_IN_USE (see above; full log: $2). Fix: $hint"
@@ -322,7 +331,7 @@ build_into() {
     module_source "$tool" "$build_log"
     require_module_go "$tool"
     case $tool in
-        kompose | jaeger)
+        kompose | jaeger | docker-compose)
             # A dependency's replace directives do not apply to the module that
             # requires it: ours must include every one of upstream's.
             missing=$(comm -23 <(replaces_of "$SRC_GOMOD") <(replaces_of "${TOOL_DIR[$tool]}/go.mod"))
@@ -355,6 +364,8 @@ check_version() {
         prometheus | promtool) got=$("$bin" --version 2>&1 | sed -n "1s/^$tool, version //p") || true; want=${want#v} ;;
         # {"gitCommit":"","gitVersion":"v2.12.0","buildDate":""} (and a log line on stderr)
         jaeger) got=$("$bin" version 2>/dev/null | sed -n 's/.*"gitVersion":"\([^"]*\)".*/\1/p') || true ;;
+        # Docker Compose version v5.6.0
+        docker-compose) got=$("$bin" version 2>&1 | sed -n '1s/^Docker Compose version //p') || true ;;
     esac
     [[ $got == "$want" || $got == "$want "* ]] ||
         die "the $tool just built reports version '${got:-nothing}', not $want"
