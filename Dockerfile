@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1.7
 # One image per service, from one Dockerfile: `docker build --build-arg SERVICE=cart .`
 # (compose.yaml does this for every service). Node 24 slim, compiled once, production
 # dependencies only in the final stage, non-root, telemetry preloaded.
