@@ -212,7 +212,12 @@ describe('kompose', () => {
     expect(container.image).toBe('ghcr.io/black-friday-lab/cart:dev');
     expect(container.imagePullPolicy).toBe('IfNotPresent');
     expect(container.readinessProbe.exec.command).toEqual(['node', '/app/services/kit/dist/healthcheck.js', 'http://localhost:8013/ready']);
-    expect(container.livenessProbe.exec.command).toEqual(['node', '/app/services/kit/dist/healthcheck.js', 'http://localhost:8013/health']);
+    const liveness = container.livenessProbe.exec.command;
+    expect(liveness.slice(0, 2)).toEqual(['bash', '-c']);
+    // Compose's $$ reaches the probe as a single $: the container's own PORT.
+    expect(liveness[2]).toContain('/dev/tcp/127.0.0.1/$PORT');
+    expect(liveness[2]).toContain('GET /health ');
+    expect(container.env).toEqual(expect.arrayContaining([{ name: 'PORT', value: '8013' }]));
     expect(container.resources).toMatchObject({ limits: { cpu: '500m' }, requests: { cpu: '50m' } });
     // The init script reaches Postgres as a ConfigMap.
     expect(named('ConfigMap').size).toBeGreaterThanOrEqual(1);
