@@ -46,23 +46,6 @@ version_at_least() {
     [[ $(printf '%s\n' "${2#v}" "${1#v}" | sort -V | head -n 1) == "${2#v}" ]]
 }
 
-# apt_install_no_start PACKAGE...: install without running the packages' init
-# scripts (docker.io's would start dockerd its own way): a policy-rc.d that
-# denies every start is in place for the install, unless one exists already.
-apt_install_no_start() {
-    local policy=/usr/sbin/policy-rc.d
-    if [[ -e $policy ]]; then
-        apt_install "$@"
-        return
-    fi
-    printf '#!/bin/sh\n# docker-engine.sh: no service starts during this install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    trap 'rm -f "$APT_LOG" '"$policy" EXIT
-    apt_install "$@"
-    rm -f "$policy"
-    trap 'rm -f "$APT_LOG"' EXIT
-}
-
 ensure_docker_packages() {
     if command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; then
         return

@@ -49,6 +49,24 @@ apt_update() {
     APT_UPDATED=1
 }
 
+# apt_install_no_start PKG...: apt_install without running the packages' init
+# scripts (openssh-server would start the system sshd on port 22, docker.io its
+# dockerd): where no policy-rc.d exists, one that denies every start is in place
+# for the install.
+apt_install_no_start() {
+    local policy=/usr/sbin/policy-rc.d
+    if [[ -e $policy ]]; then
+        apt_install "$@"
+        return
+    fi
+    printf '#!/bin/sh\n# %s: no service starts during this install\nexit 101\n' "${LOG_PREFIX:-lab}" >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$APT_LOG" '"$policy" EXIT
+    apt_install "$@"
+    rm -f "$policy"
+    trap 'rm -f "$APT_LOG"' EXIT
+}
+
 
 # require_go MINOR WHAT: Go 1.MINOR or newer must be on PATH to build WHAT.
 require_go() {

@@ -28,23 +28,6 @@ ensure_chromium() {
 
 ensure_chromium
 
-# apt_install_no_start PACKAGE: install without starting the package's service
-# (openssh-server would start the system sshd on port 22): where no
-# policy-rc.d exists, one that denies every start is in place for the install.
-apt_install_no_start() {
-    local policy=/usr/sbin/policy-rc.d
-    if [[ -e $policy ]]; then
-        apt_install "$1"
-        return
-    fi
-    printf '#!/bin/sh\n# test-tools.sh: no service starts during this install\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    trap 'rm -f "$APT_LOG" '"$policy" EXIT
-    apt_install "$1"
-    rm -f "$policy"
-    trap 'rm -f "$APT_LOG"' EXIT
-}
-
 # ensure_apt_tool PATH PACKAGE VERSION-ARGS...: PACKAGE provides PATH.
 ensure_apt_tool() {
     local tool=$1 package=$2
