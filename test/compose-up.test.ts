@@ -371,7 +371,12 @@ describe('docker compose up (the real stack, project bfl-compose-test)', () => {
     await checkout.arrayBuffer();
   });
 
-  it('runs the compressed story through the control API (no token, half scale) to ok', { timeout: 300_000 }, async () => {
+  // One retry, as in test/story.test.ts: on two shared cores a noisy neighbour moves a band
+  // now and then; two misses in a row fail. Each attempt prints its number.
+  let storyAttempt = 0;
+  it('runs the compressed story through the control API (no token, half scale) to ok', { timeout: 300_000, retry: 1 }, async () => {
+    storyAttempt++;
+    log(`story: attempt ${storyAttempt} of 2`);
     // The overlay halves the story's pools as test/story.test.ts does.
     const overlay = parse(readFileSync(path.join(root, HALF_SCALE), 'utf8')) as Json;
     const pools = scaledPoolEnv(SCALE);

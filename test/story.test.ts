@@ -138,9 +138,16 @@ async function spanMetricsByMinute(cls: 'baseline' | 'demo') {
 }
 
 describe('the black-friday story on the lab with its observability stack', () => {
+  // One retry: on two shared cores a noisy neighbour moves a band about one run in five
+  // (the first errors a minute early, a 3.4-point dip at minute 3); two misses in a row fail.
+  // Each attempt prints its number, and vitest's report counts the retry.
+  let attempt = 0;
   it('meets every expectation, alerts included, and the span metrics, dashboards and Jaeger tell it too', {
     timeout: 240_000,
+    retry: 1,
   }, async () => {
+    attempt++;
+    process.stdout.write(`story: attempt ${attempt} of 2 (load average ${loadavg()[0]?.toFixed(2)})\n`);
     const dir = mkdtempSync(path.join(tmpdir(), 'story-'));
     const json = path.join(dir, 'r.json');
     const cpuBefore = new Map(stack.processes.map((p) => [p.name, cpuSeconds(p.pid)]));
