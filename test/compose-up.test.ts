@@ -29,8 +29,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { SERVICE_PORTS, STORY_POOLS, scaledPoolEnv } from '@bfl/kit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parse } from 'yaml';
+import { firstLine } from './support';
 
 const root = path.resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -375,8 +376,12 @@ describe('docker compose up (the real stack, project bfl-compose-test)', () => {
   // now and then; two misses in a row fail. Each attempt prints its number.
   let storyAttempt = 0;
   it('runs the compressed story through the control API (no token, half scale) to ok', { timeout: 300_000, retry: 1 }, async () => {
-    storyAttempt++;
-    log(`story: attempt ${storyAttempt} of 2`);
+    const thisAttempt = ++storyAttempt;
+    log(`story: attempt ${thisAttempt} of 2`);
+    // A retry that passes hides the first attempt's failure from vitest's report: printed here.
+    onTestFailed(({ task }) => {
+      log(`story: attempt ${thisAttempt} failed: ${firstLine(task.result?.errors?.at(-1)?.message)}`);
+    });
     // The overlay halves the story's pools as test/story.test.ts does.
     const overlay = parse(readFileSync(path.join(root, HALF_SCALE), 'utf8')) as Json;
     const pools = scaledPoolEnv(SCALE);

@@ -91,3 +91,6 @@ export function serve<S extends z.ZodRawShape>(definition: ServiceDefinition<S>,
     http: client(url),
   };
 }
+
+/** An error message's first line, at most 400 characters (an assertion's message can carry a whole log). */
+export const firstLine = (message: string | undefined): string => (message ?? 'no error message').split('\n')[0]!.slice(0, 400);
