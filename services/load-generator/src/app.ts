@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIPv4 } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createApp,
   DEFAULT_REDIS_URL,
@@ -9,6 +10,7 @@ import {
   HttpError,
   KnobValues,
   type Logger,
+  untraced,
   validateBody,
   z,
 } from '@bfl/kit';
@@ -67,6 +69,8 @@ export class Controller {
   state: State = 'idle';
   private run?: { scenario: Scenario; runner: ScenarioRun; abort: AbortController; done: Promise<void>; startedAt: string };
   private idle?: { abort: AbortController; done: Promise<void> };
+  /** Set while the idle baseline waits for the frontend's /ready (shown by GET /scenario/status). */
+  private waitingForFrontend = false;
   private lastReport?: Report;
   /** The scenario being started (between the check and the run being set). */
   private starting?: string;
@@ -84,11 +88,41 @@ export class Controller {
     const abort = new AbortController();
     const scenario = idleScenario(loadScenario('black-friday'), this.baselineRpm);
     const done = (async () => {
+      await this.untilFrontendReady(abort.signal);
       while (!abort.signal.aborted) {
         await new ScenarioRun({ scenario, target: this.target, minuteMs: 60_000, classes: ['baseline'], signal: abort.signal }).run();
       }
     })().catch((error: unknown) => this.logger.error({ err: error }, 'idle baseline traffic failed'));
     this.idle = { abort, done };
+  }
+
+  /**
+   * Waits until the frontend answers its /ready (every service it calls answers): browsing
+   * a shop that is still starting would only count errors, and in Compose and Kubernetes
+   * the services start side by side (no service waits for the others' health). Polled
+   * once a second, untraced; says once that it waits and once that it stopped waiting.
+   */
+  private async untilFrontendReady(signal: AbortSignal): Promise<void> {
+    let waiting = false;
+    while (!signal.aborted) {
+      const answer = await untraced(() =>
+        fetch(`${this.target}/ready`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1_000)]) }).then(
+          async (response) => {
+            await response.arrayBuffer();
+            return `${response.status}`;
+          },
+          (error: Error) => error.message,
+        ),
+      );
+      if (answer === '200') {
+        if (waiting) this.logger.info(`${this.target}/ready answers 200: baseline browsing starts`);
+        break;
+      }
+      if (!waiting) this.logger.info(`baseline browsing waits for ${this.target}/ready (answered: ${answer})`);
+      waiting = this.waitingForFrontend = true;
+      await sleep(1_000, undefined, { signal }).catch(() => undefined);
+    }
+    this.waitingForFrontend = false;
   }
 
   async stopIdleBaseline(): Promise<void> {
@@ -163,7 +197,12 @@ export class Controller {
   status(): Record<string, unknown> {
     const run = this.run;
     if (!run) {
-      return { state: this.state, baselineRpm: this.idle ? this.baselineRpm : 0, lastReport: this.lastReport ?? null };
+      return {
+        state: this.state,
+        baselineRpm: this.idle && !this.waitingForFrontend ? this.baselineRpm : 0,
+        ...(this.waitingForFrontend ? { waitingFor: `${this.target}/ready` } : {}),
+        lastReport: this.lastReport ?? null,
+      };
     }
     const progress = run.runner.progress();
     const rows: readonly MinuteRow[] = run.runner.rowsSoFar;

@@ -74,6 +74,42 @@ describe('load-generator service', () => {
     expect((await call(lg.url, 'GET', '/scenario/status')).body).toMatchObject({ state: 'idle', baselineRpm: 1200 });
   });
 
+  it("holds baseline browsing until the frontend's /ready answers 200, and says so in its status", async () => {
+    // A frontend that is up but whose services are still starting: /ready 503, then 200.
+    let ready = false;
+    const seen: string[] = [];
+    const starting = createServer((req, res) => {
+      req.resume();
+      seen.push(req.url ?? '');
+      const status = req.url === '/ready' && !ready ? 503 : 200;
+      res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+    });
+    starting.listen(0, '127.0.0.1');
+    await once(starting, 'listening');
+    const url = `http://127.0.0.1:${(starting.address() as { port: number }).port}`;
+    const waiting = await startService(service, { LOG_LEVEL: 'silent', FRONTEND_URL: url, BASELINE_RPM: '1200' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(seen.filter((u) => u === '/api/browse')).toEqual([]);
+      expect(seen.filter((u) => u === '/ready').length).toBeGreaterThanOrEqual(2);
+      expect((await call(waiting.url, 'GET', '/scenario/status')).body).toMatchObject({
+        state: 'idle',
+        baselineRpm: 0,
+        waitingFor: `${url}/ready`,
+      });
+      ready = true;
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(seen.filter((u) => u === '/api/browse').length).toBeGreaterThanOrEqual(10);
+      const status = (await call(waiting.url, 'GET', '/scenario/status')).body;
+      expect(status).toMatchObject({ state: 'idle', baselineRpm: 1200 });
+      expect(status.waitingFor).toBeUndefined();
+    } finally {
+      await waiting.close();
+      starting.closeAllConnections();
+      starting.close();
+    }
+  });
+
   it('runs a scenario on demand, shows its minute and knobs, refuses a second one, and stops it', async () => {
     const started = await call(lg.url, 'POST', '/scenario/start', { scenario: scenarioFile, minute: '1s' });
     expect(started.status).toBe(202);
