@@ -85,6 +85,16 @@ describe('compose.yaml and compose.otel.yaml', () => {
       expect(compose.services[name].depends_on.postgres, name).toEqual({ condition: 'service_healthy' });
     }
     expect(compose.services.cart.depends_on.redis).toEqual({ condition: 'service_healthy' });
+    // No service waits for another service's health, only for the data stores': each
+    // level of health waits adds a check interval to `up --wait` (see compose.yaml).
+    for (const name of nodeServices)
+      for (const [dependency, { condition }] of Object.entries(compose.services[name].depends_on ?? {}) as [
+        string,
+        { condition: string },
+      ][])
+        expect(`${name} -> ${dependency}: ${condition}`).toBe(
+          `${name} -> ${dependency}: ${['postgres', 'redis'].includes(dependency) ? 'service_healthy' : 'service_started'}`,
+        );
   });
 
   it('publish only the frontend, the control API, the trace UI, Prometheus and Grafana to the host', () => {
