@@ -8,12 +8,12 @@
  *   - the leftovers of a killed earlier run removed, every published port checked free;
  *   - the images built (`docker compose build`, the classic builder), then
  *     `docker compose up -d --wait` with the default COMPOSE_FILE (.env) plus a test-only
- *     overlay (test/fixtures/compose-half-scale.yaml), every service but those whose image
+ *     overlay (test/fixtures/compose-quarter-scale.yaml), every service but those whose image
  *     is not there (Grafana here: it can be neither pulled nor built), timed to all healthy;
  *   - a DOCKER-USER rule drops forwarded traffic from the project's network to anything
  *     outside it while the stack runs (its drop counter is printed);
  *   - browse and checkout through 127.0.0.1:8018; the compressed story through the control
- *     API (127.0.0.1:8010) at half scale, as test/story.test.ts runs it; Jaeger's API
+ *     API (127.0.0.1:8010) at a quarter of its load (see SCALE); Jaeger's API
  *     (127.0.0.1:16686) and Prometheus (127.0.0.1:9090) tell it too;
  *   - `docker compose down -v` leaves no container, network or volume of the project
  *     (afterAll takes it down too when a test failed halfway);
@@ -41,27 +41,28 @@ type Json = any;
 const PROJECT = 'bfl-compose-test';
 const BROKEN_PROJECT = 'bfl-compose-test-broken';
 const IMAGE_TAG = 'compose-test';
-const HALF_SCALE = 'test/fixtures/compose-half-scale.yaml';
+const QUARTER_SCALE = 'test/fixtures/compose-quarter-scale.yaml';
 const BROKEN_HEALTH = 'test/fixtures/compose-broken-health.yaml';
 const STANDIN_LABEL = 'org.black-friday-lab.standin';
-/** The story at half its load, as test/story.test.ts runs it (see there). */
-const SCALE = 0.5;
+/**
+ * The story at a quarter of its load, its pools sized with it (the overlay). The story test
+ * runs local processes at half; the Compose stack costs more CPU per request (each health
+ * check an exec through dockerd, containerd and runc; each hop across the bridge), and at
+ * half scale it kept two cores 1.7 busy, where the peak tipped over: checkouts past their
+ * 5 s deadline (p95 6.5-9 s), the error rate falling from 79 % to 54 % in the last ramp
+ * minute. At a quarter it is 1.15 cores and the story keeps its shape.
+ */
+const SCALE = 0.25;
 const FRONTEND = 'http://127.0.0.1:8018';
 const CONTROL = 'http://127.0.0.1:8010';
 const JAEGER = 'http://127.0.0.1:16686';
 const PROMETHEUS = 'http://127.0.0.1:9090';
 /**
- * The scenario's expectations that time the host more than the story: test/story.test.ts's
- * two, and the peak's p95 band. On two cores the Compose stack (each service capped at half
- * a CPU by compose.yaml, Docker's proxy and bridge in every hop) put the peak's p95 at
- * 5,558 ms in one run of three (band 4,500-5,500): printed here, asserted by the story test
- * on local processes; the peak's error rate, the ramp and the fix are asserted here.
+ * The scenario's expectations that time the host more than the story, as in
+ * test/story.test.ts: printed, not asserted. Every other one is asserted, the peak's
+ * p95 band among them.
  */
-const HOST_TIMED = new Set([
-  'baseline p95 250-500 ms every minute',
-  'demo minute 0 p95 400-700 ms',
-  'demo p95 4500-5500 ms at the last ramp minute',
-]);
+const HOST_TIMED = new Set(['baseline p95 250-500 ms every minute', 'demo minute 0 p95 400-700 ms']);
 const GUARD_COMMENT = `${PROJECT}: nothing leaves the test network`;
 const log = (line: string) => process.stdout.write(`compose-up: ${line}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -208,7 +209,7 @@ async function removeGuards(): Promise<number> {
 
 // ------------------------------------------------------------------- the stack --
 
-const files = [...defaultFiles, HALF_SCALE];
+const files = [...defaultFiles, QUARTER_SCALE];
 const work = mkdtempSync(path.join(tmpdir(), 'compose-up-'));
 const upServices: string[] = [];
 let projectVolumes: string[] = [];
@@ -375,15 +376,15 @@ describe('docker compose up (the real stack, project bfl-compose-test)', () => {
   // One retry, as in test/story.test.ts: on two shared cores a noisy neighbour moves a band
   // now and then; two misses in a row fail. Each attempt prints its number.
   let storyAttempt = 0;
-  it('runs the compressed story through the control API (no token, half scale) to ok', { timeout: 300_000, retry: 1 }, async () => {
+  it('runs the compressed story through the control API (no token, quarter scale) to ok', { timeout: 300_000, retry: 1 }, async () => {
     const thisAttempt = ++storyAttempt;
     log(`story: attempt ${thisAttempt} of 2`);
     // A retry that passes hides the first attempt's failure from vitest's report: printed here.
     onTestFailed(({ task }) => {
       log(`story: attempt ${thisAttempt} failed: ${firstLine(task.result?.errors?.at(-1)?.message)}`);
     });
-    // The overlay halves the story's pools as test/story.test.ts does.
-    const overlay = parse(readFileSync(path.join(root, HALF_SCALE), 'utf8')) as Json;
+    // The overlay sizes the story's pools with its load.
+    const overlay = parse(readFileSync(path.join(root, QUARTER_SCALE), 'utf8')) as Json;
     const pools = scaledPoolEnv(SCALE);
     expect(overlay.services.checkout.environment.CHECKOUT_POOL_MAX).toBe(pools.CHECKOUT_POOL_MAX);
     expect(overlay.services.recommendation.environment.RECOMMENDATION_POOL_MAX).toBe(pools.RECOMMENDATION_POOL_MAX);
