@@ -103,7 +103,6 @@ export class Controller {
    * once a second, untraced; says once that it waits and once that it stopped waiting.
    */
   private async untilFrontendReady(signal: AbortSignal): Promise<void> {
-    let waiting = false;
     while (!signal.aborted) {
       const answer = await untraced(() =>
         fetch(`${this.target}/ready`, { signal: AbortSignal.any([signal, AbortSignal.timeout(1_000)]) }).then(
@@ -115,11 +114,11 @@ export class Controller {
         ),
       );
       if (answer === '200') {
-        if (waiting) this.logger.info(`${this.target}/ready answers 200: baseline browsing starts`);
+        if (this.waitingForFrontend) this.logger.info(`${this.target}/ready answers 200: baseline browsing starts`);
         break;
       }
-      if (!waiting) this.logger.info(`baseline browsing waits for ${this.target}/ready (answered: ${answer})`);
-      waiting = this.waitingForFrontend = true;
+      if (!this.waitingForFrontend) this.logger.info(`baseline browsing waits for ${this.target}/ready (answered: ${answer})`);
+      this.waitingForFrontend = true;
       await sleep(1_000, undefined, { signal }).catch(() => undefined);
     }
     this.waitingForFrontend = false;
