@@ -292,6 +292,17 @@ inputs_hash() {
     } | sha
 }
 
+# go_release NAME LABEL: inside context_for, copies the tools cache's NAME into the
+# build context after checking it is the release the image's tag names; sets
+# context_for's version.
+go_release() {
+    local bin
+    bin=$(tool_binary "$1")
+    version=$(binary_version "$bin")
+    [[ $version == "${tag#v}" ]] || die "$image: scripts/build-go-tools.sh builds $2 $version, not $tag"
+    cp "$bin" "$dir/$1"
+}
+
 # context_for RECIPE IMAGE DIR: put the build context in DIR; sets CONTAINS
 # (what the image really is, for its label) where known before the build.
 context_for() {
@@ -323,17 +334,11 @@ context_for() {
             CONTAINS="the lab's OpenTelemetry Collector $version (scripts/build-collector.sh: otel-collector/builder-config.yaml's components, not all of contrib's) on Debian $SUITE"
             ;;
         jaeger)
-            bin=$(tool_binary jaeger)
-            version=$(binary_version "$bin")
-            [[ $version == "${tag#v}" ]] || die "$image: scripts/build-go-tools.sh builds Jaeger $version, not $tag"
-            cp "$bin" "$dir/jaeger"
+            go_release jaeger Jaeger
             CONTAINS="Jaeger v$version built from the Go module proxy (scripts/build-go-tools.sh; placeholder page instead of the UI, same API) on Debian $SUITE"
             ;;
         prometheus)
-            bin=$(tool_binary prometheus)
-            version=$(binary_version "$bin")
-            [[ $version == "${tag#v}" ]] || die "$image: scripts/build-go-tools.sh builds Prometheus $version, not $tag"
-            cp "$bin" "$dir/prometheus"
+            go_release prometheus Prometheus
             cp "$(tool_binary promtool)" "$dir/promtool"
             CONTAINS="Prometheus $version and promtool built from the Go module proxy (scripts/build-go-tools.sh; no web UI, same API) on Debian $SUITE"
             ;;
