@@ -74,7 +74,10 @@ if ! env -i PATH="$PATH" HOME="$work" NO_COLOR=1 \
     cat "$work/kompose.log" >&2
     die "kompose convert failed"
 fi
-if grep -E 'WARN|ERRO|FATA' "$work/kompose.log" >&2; then
+# kompose stats every volume's host path to tell files (ConfigMaps) from the rest; a
+# named volume has none ("stat :/container/path") and becomes a PersistentVolumeClaim,
+# as wanted: that warning is expected, any other is not.
+if grep -E 'WARN|ERRO|FATA' "$work/kompose.log" | grep -vE "File don't exist or failed to check if the directory is empty: stat :/" >&2; then
     die "kompose convert reported the problems above"
 fi
 
@@ -127,6 +130,70 @@ for spec in "${RENDERED[@]}"; do
     grep -qF -- "${spec#*=}" "$work/out/otel-collector-deployment.yaml" ||
         die "the collector does not carry the ${spec#*=} placeholder: did compose.otel.yaml stop using \${${spec%%=*}}?"
 done
+
+# Kubernetes-side fixes kompose cannot express:
+#  - liveness: the Compose health check (bash asking GET /health on $PORT, an exec into
+#    the container, ~70-120 ms of CPU each) becomes the same GET as an httpGet probe,
+#    which the kubelet makes itself, and gives a pod 10 s per answer and six misses in
+#    a row (a minute) before it is restarted: Compose only marks a container unhealthy,
+#    Kubernetes kills it, and at the story's peak on two cores a busy frontend missed
+#    three 3 s answers and was restarted, which turned the incident into an outage;
+#  - memory limits and requests in Mi instead of raw byte counts;
+#  - every Deployment's progressDeadlineSeconds a placeholder deploy.sh renders
+#    (PROGRESS_DEADLINE_SECONDS, default Kubernetes' 600);
+#  - the Namespace sorts first (`kubectl apply -f DIR` applies files in name order: the
+#    namespaced objects would come before it on a fresh cluster) and carries no
+#    metadata.namespace of its own.
+k8s_fixes() {
+    local file=$1
+    awk -v file="$file" '
+        FNR == NR {
+            if (want_port && $1 == "value:") { port = $2; gsub(/"/, "", port); want_port = 0 }
+            if ($1 == "-" && $2 == "name:" && $3 == "PORT") want_port = 1
+            if (index($0, "/dev/tcp/127.0.0.1/$PORT")) bash_health = 1
+            next
+        }
+        skipping {
+            if (index($0, "/dev/tcp/127.0.0.1/$PORT") && index($0, "GET /health HTTP/1.0")) { skipping = 0; matched = 1 }
+            else if ($1 != "command:" && $1 != "-") { printf "%s: a liveness exec probe that is not the Compose health check of GET /health\n", file > "/dev/stderr"; exit 3 }
+            next
+        }
+        in_liveness && bash_health && $1 == "exec:" {
+            if (port == "") { printf "%s: a liveness exec probe and no PORT variable\n", file > "/dev/stderr"; exit 3 }
+            indent = substr($0, 1, index($0, "e") - 1)
+            print indent "httpGet:"
+            print indent "  path: /health"
+            print indent "  port: " port
+            skipping = 1
+            http_liveness = indent
+            next
+        }
+        http_liveness != "" {
+            if (substr($0, 1, length(http_liveness)) != http_liveness) http_liveness = ""
+            else if ($1 == "failureThreshold:") { print http_liveness "failureThreshold: 6"; next }
+            else if ($1 == "timeoutSeconds:") { print http_liveness "timeoutSeconds: 10"; next }
+        }
+        { in_liveness = ($1 == "livenessProbe:") }
+        $1 == "memory:" && $2 ~ /^"?[0-9]+"?$/ {
+            bytes = $2; gsub(/"/, "", bytes)
+            if (bytes % 1048576 == 0) { sub(/memory: .*/, "memory: " (bytes / 1048576) "Mi") }
+        }
+        /^kind: Deployment$/ { deployment = 1 }
+        deployment && /^spec:$/ { print; print "  progressDeadlineSeconds: __PROGRESS_DEADLINE_SECONDS__"; next }
+        /^kind: Namespace$/ { namespace_object = 1 }
+        namespace_object && /^  namespace: / { next }
+        { print }
+        END { if (skipping) { printf "%s: the liveness probe ends inside its command\n", file > "/dev/stderr"; exit 3 } }
+    ' "$file" "$file" >"$file.new" || die "cannot rewrite $file (above)"
+    mv "$file.new" "$file"
+}
+for file in "$work"/out/*.yaml; do
+    k8s_fixes "$file"
+done
+while IFS= read -r file; do
+    mv "$file" "$work/out/00-${file##*/}"
+done < <(grep -l '^kind: Namespace$' "$work"/out/*.yaml)
+if grep -l 'exec 3<>/dev/tcp' "$work"/out/*.yaml >&2; then die "exec liveness probes are left in the files above"; fi
 
 mkdir -p "$out"
 rm -f "$out"/*.yaml

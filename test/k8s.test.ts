@@ -69,7 +69,8 @@ describe('k8s/generated', () => {
     }
     expect(find('Namespace', 'black-friday-lab')).toBeTruthy();
     for (const o of objects) {
-      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('black-friday-lab');
+      // The Namespace object is cluster-scoped: no metadata.namespace of its own.
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(o.kind === 'Namespace' ? undefined : 'black-friday-lab');
       expect(JSON.stringify(o.metadata.annotations ?? {}), `${o.kind}/${o.metadata.name}`).not.toMatch(/kompose/);
     }
   });
@@ -98,7 +99,50 @@ describe('k8s/generated', () => {
       const container = find('Deployment', name)?.spec.template.spec.containers[0];
       expect(container?.image, name).toBe(`__REGISTRY__/${name}:__IMAGE_TAG__`);
       expect(container.env.find((e: Doc) => e.name === 'SERVICE_VERSION')?.value, name).toBe('__IMAGE_TAG__');
-      expect(container.readinessProbe.exec.command.at(-1), name).toBe(`http://localhost:${SERVICE_PORTS[name]}/ready`);
+    }
+  });
+
+  it('sorts the Namespace first: `kubectl apply -f k8s/generated/` on a fresh cluster applies it before what lives in it', () => {
+    const files = yamlFiles(committed).sort();
+    expect(readFileSync(path.join(committed, files[0]), 'utf8')).toMatch(/^kind: Namespace$/m);
+  });
+
+  it('probes over HTTP and TCP, never by exec: readiness asks each service itself (/health), not its dependencies', () => {
+    for (const name of nodeServices) {
+      const container = find('Deployment', name)?.spec.template.spec.containers[0];
+      const port = SERVICE_PORTS[name];
+      expect(container.readinessProbe.httpGet, name).toEqual({ path: '/health', port });
+      expect(container.livenessProbe.httpGet, name).toEqual({ path: '/health', port });
+      // A minute of missed answers (10 s each) before a restart: slowness at the story's peak is not death.
+      expect(container.livenessProbe, name).toMatchObject({ initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 6 });
+    }
+    expect(find('Deployment', 'postgres')?.spec.template.spec.containers[0].readinessProbe.tcpSocket).toEqual({ port: 5432 });
+    expect(find('Deployment', 'redis')?.spec.template.spec.containers[0].readinessProbe.tcpSocket).toEqual({ port: 6379 });
+    expect(find('Deployment', 'otel-collector')?.spec.template.spec.containers[0].readinessProbe.httpGet).toEqual({ path: '/', port: 13133 });
+    expect(find('Deployment', 'jaeger')?.spec.template.spec.containers[0].readinessProbe.httpGet).toEqual({ path: '/status', port: 13133 });
+    for (const o of objects.filter((d) => d.kind === 'Deployment'))
+      for (const c of o.spec.template.spec.containers) expect(c.readinessProbe?.exec, `${o.metadata.name} readiness`).toBeUndefined();
+  });
+
+  it("keeps PostgreSQL's data on a PersistentVolumeClaim, recreated (never two servers on one data directory)", () => {
+    const postgres = find('Deployment', 'postgres');
+    expect(postgres.spec.strategy).toEqual({ type: 'Recreate' });
+    expect(postgres.spec.template.spec.volumes).toEqual(
+      expect.arrayContaining([{ name: 'postgres-data', persistentVolumeClaim: { claimName: 'postgres-data' } }]),
+    );
+    expect(postgres.spec.template.spec.containers[0].volumeMounts).toEqual(
+      expect.arrayContaining([{ name: 'postgres-data', mountPath: '/var/lib/postgresql/data' }]),
+    );
+    const claim = find('PersistentVolumeClaim', 'postgres-data');
+    expect(claim.spec).toMatchObject({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } });
+    expect(claim.spec.storageClassName).toBeUndefined(); // the cluster's default (k3s: local-path)
+  });
+
+  it('gives memory in Mi and leaves progressDeadlineSeconds to deploy', () => {
+    for (const o of objects.filter((d) => d.kind === 'Deployment')) {
+      expect(o.spec.progressDeadlineSeconds, o.metadata.name).toBe('__PROGRESS_DEADLINE_SECONDS__');
+      for (const c of o.spec.template.spec.containers)
+        for (const side of ['limits', 'requests']) expect(c.resources[side].memory, `${o.metadata.name} ${side}`).toMatch(/^\d+Mi$/);
     }
     for (const name of ['postgres', 'redis', 'otel-collector', 'jaeger']) {
       expect(find('Deployment', name)?.spec.template.spec.containers[0].image, name).not.toMatch(/__/);
