@@ -31,12 +31,16 @@ readonly CONNECTION_HELP="Connection (all three commands):
   VALIDATE_TIMEOUT   seconds validation may take before it fails (default 180)
   VALIDATE_INTERVAL  seconds between validation attempts (default 5)
   VALIDATE_FRONTEND_URL  the frontend Service inside the cluster (default http://frontend:8018)
+  VALIDATE_READY     the Deployments whose /ready validation asks, space-separated (default
+                     the ten services: recommendation currency cart product-catalog shipping
+                     checkout payment frontend ad load-generator); one that is missing fails
   DEPLOY_OWNER       who runs this, shown to anyone who finds the lock taken, and
                      written to the host's release record and history: one line of
                      printable ASCII, no tab, at most 200 characters
                      (default: the GitHub run, or USER@hostname)"
 
 : "${DEPLOY_PORT:=22}" "${NAMESPACE:=black-friday-lab}" "${DEPLOY_DIR:=black-friday-lab}" "${REMOTE_KUBECTL:=kubectl}"
+: "${VALIDATE_READY:=recommendation currency cart product-catalog shipping checkout payment frontend ad load-generator}"
 : "${VALIDATE_FRONTEND_URL:=http://frontend:8018}" "${VALIDATE_TIMEOUT:=180}" "${VALIDATE_INTERVAL:=5}" "${ROLLOUT_TIMEOUT:=300}" "${KEEP_RELEASES:=10}"
 # DEPLOY_OWNER goes into key=value and tab-separated files on the host (release,
 # history, lock.owner): one line of printable ASCII without a tab, or a newline in
@@ -93,6 +97,8 @@ check_config() {
     [[ $NAMESPACE =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || bad_setting "NAMESPACE '$NAMESPACE' is not a Kubernetes namespace name"
     [[ $DEPLOY_DIR =~ ^[A-Za-z0-9._/-]+$ && $DEPLOY_DIR != *..* ]] || bad_setting "DEPLOY_DIR '$DEPLOY_DIR' must be a plain path (letters, digits, . _ - /)"
     check_number VALIDATE_TIMEOUT VALIDATE_INTERVAL ROLLOUT_TIMEOUT KEEP_RELEASES
+    [[ $VALIDATE_READY =~ ^[a-z0-9][a-z0-9-]*(\ [a-z0-9][a-z0-9-]*)*$ ]] ||
+        bad_setting "VALIDATE_READY must list Deployment names separated by single spaces, not '$VALIDATE_READY'"
     check_owner
 }
 
@@ -140,7 +146,7 @@ setup_ssh() {
 remote_script() {
     local var
     printf 'set -euo pipefail\n'
-    for var in NAMESPACE DEPLOY_DIR REMOTE_KUBECTL VALIDATE_TIMEOUT VALIDATE_INTERVAL VALIDATE_FRONTEND_URL ROLLOUT_TIMEOUT KEEP_RELEASES DEPLOY_OWNER; do
+    for var in NAMESPACE DEPLOY_DIR REMOTE_KUBECTL VALIDATE_TIMEOUT VALIDATE_INTERVAL VALIDATE_FRONTEND_URL VALIDATE_READY ROLLOUT_TIMEOUT KEEP_RELEASES DEPLOY_OWNER; do
         printf '%s=%q\n' "$var" "${!var}"
     done
     if [[ -n ${BUNDLE_FILE:-} ]]; then

@@ -12,7 +12,7 @@
 #    (DEPLOY_DIR/NAMESPACE/releases/TAG/) and applies them (the Namespace first), and
 #    the Secrets coralogix / lab-control when CORALOGIX_PRIVATE_KEY / LAB_CONTROL_TOKEN are set
 # 3. waits for every Deployment's rollout (ROLLOUT_TIMEOUT each, in parallel), then
-#    validates (scripts/validate.sh: every Deployment available, every /ready answering,
+#    validates (scripts/validate.sh: every Deployment available, /ready answering in VALIDATE_READY,
 #    a browse and a checkout through the frontend answering 200, within VALIDATE_TIMEOUT)
 # 4. success: records the release on the host (DEPLOY_DIR/NAMESPACE/release:
 #    current=IMAGE_TAG, previous=the release it replaced) and exits 0
@@ -29,6 +29,9 @@
 #   IMAGE_TAG          the tag of every service image, e.g. the commit SHA (required)
 #   REGISTRY           image prefix (default ghcr.io/black-friday-lab): REGISTRY/<service>:IMAGE_TAG
 #   ROLLOUT_TIMEOUT    seconds each rollout may take (default 300)
+#   PROGRESS_DEADLINE_SECONDS  each Deployment's progressDeadlineSeconds (default 600, as
+#                      Kubernetes'): a rollout that makes no progress that long (an image
+#                      that cannot be pulled, pods that never become ready) fails sooner
 #   KEEP_RELEASES      manifest sets kept on the host for rollbacks (default 10)
 #   LAB_CONTROL_TOKEN  when set, stored as the Secret lab-control (the load generator's token)
 #   DEPLOY_SUMMARY_FILE  a Markdown summary is appended here (default $GITHUB_STEP_SUMMARY)
@@ -70,6 +73,13 @@ esac
 require_env IMAGE_TAG
 check_config
 check_tag IMAGE_TAG "$IMAGE_TAG"
+# The manifests pull IfNotPresent: a tag that moves would never be pulled again on a
+# node that has it. Releases are immutable tags (the commit SHA).
+case $IMAGE_TAG in
+    dev | latest) bad_setting "IMAGE_TAG '$IMAGE_TAG' is a tag that moves: the cluster pulls an image it already has never again (imagePullPolicy IfNotPresent), so deploy an immutable tag (e.g. the commit SHA)" ;;
+esac
+: "${PROGRESS_DEADLINE_SECONDS:=600}"
+check_number PROGRESS_DEADLINE_SECONDS
 [[ $REGISTRY =~ ^[a-z0-9][a-z0-9.:_/-]*[a-z0-9]$ ]] ||
     bad_setting "REGISTRY '$REGISTRY' is not a lowercase registry path (e.g. ghcr.io/owner)"
 # Coralogix: the collector's second --config and its non-secret settings.
@@ -102,6 +112,7 @@ for file in "$MANIFESTS"/*.yaml; do
     # The values were checked above: none holds | & \ or a double quote.
     sed -e "s|__REGISTRY__|$REGISTRY|g" -e "s|__IMAGE_TAG__|$IMAGE_TAG|g" \
         -e "s|__OTELCOL_EXTRA_CONFIG__|$otelcol_extra_config|g" \
+        -e "s|__PROGRESS_DEADLINE_SECONDS__|$PROGRESS_DEADLINE_SECONDS|g" \
         -e "s|__CORALOGIX_DOMAIN__|\"${CORALOGIX_DOMAIN:-}\"|g" \
         -e "s|__CORALOGIX_APPLICATION_NAME__|\"$CORALOGIX_APPLICATION_NAME\"|g" \
         -e "s|__CORALOGIX_SUBSYSTEM_NAME__|\"$CORALOGIX_SUBSYSTEM_NAME\"|g" \

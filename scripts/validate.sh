@@ -6,8 +6,10 @@
 #
 # Within VALIDATE_TIMEOUT seconds (default 180, retried every VALIDATE_INTERVAL):
 #   - every Deployment in NAMESPACE has all its replicas up to date and available
-#   - every Deployment whose readiness probe asks a /ready endpoint answers it
-#     (its own probe command, run with kubectl exec in its pod)
+#   - /ready (its dependencies are reachable) answers 2xx in the pod of every Deployment
+#     in VALIDATE_READY (default: the ten services), asked there with kubectl exec and
+#     the image's healthcheck.js on the container's port; a listed one that is missing
+#     fails (the readiness probes ask only /health: see compose.yaml)
 #   - POST /api/browse and POST /api/checkout through the frontend Service
 #     (VALIDATE_FRONTEND_URL, default http://frontend:8018) answer 200, sent from the frontend's pod
 #
@@ -21,7 +23,7 @@ source "$SCRIPTS_DIR/lib.sh"
 source "$SCRIPTS_DIR/deploy-lib.sh"
 
 usage() {
-    sed -n '2,15s/^# \{0,1\}//p' "$SCRIPTS_DIR/validate.sh"
+    sed -n '2,16s/^# \{0,1\}//p' "$SCRIPTS_DIR/validate.sh"
     printf '\n%s\n' "$CONNECTION_HELP"
 }
 case ${1:-} in

@@ -222,7 +222,7 @@ describe('deploy, rollback and validate over SSH', () => {
     faults({ rolloutFail: ['v0'] });
     const run = await deploy('v0', { ROLLOUT_TIMEOUT: '2' });
     expect(run.code, run.output).toBe(1);
-    expect(run.output).toMatch(/rollout of deployment\/\S+ did not finish within 2s/);
+    expect(run.output).toMatch(/rollout of deployment\/\S+ did not finish \(ROLLOUT_TIMEOUT 2s\)/);
     expect(run.output).toMatch(/first release: there is no previous release to roll back to/);
     expect(run.summary).toMatch(/no previous release to roll back to/);
     expect(existsSync(path.join(releaseDir(), 'release'))).toBe(false);
@@ -386,7 +386,7 @@ describe('deploy, rollback and validate over SSH', () => {
     faults({ rolloutFail: ['v3'] });
     const run = await deploy('v3', { ROLLOUT_TIMEOUT: '3' });
     expect(run.code, run.output).toBe(1);
-    expect(run.output).toMatch(/what failed: rollout of deployment\/cart did not finish within 3s/);
+    expect(run.output).toMatch(/what failed: rollout of deployment\/cart did not finish \(ROLLOUT_TIMEOUT 3s\)/);
     expect(run.output).toMatch(/rolled back automatically to v2/);
     expect(run.output).toMatch(/deployment\/cart -> ghcr\.io\/acme\/cart:v2/);
     expectAllOn('v2');
