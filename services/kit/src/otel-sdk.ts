@@ -48,6 +48,41 @@ export function otlpProtocol(signal: Signal, env: NodeJS.ProcessEnv = process.en
   return 'http/protobuf';
 }
 
+/** The part of a DiagLogger the lab uses: one method per level. */
+export type DiagSink = Record<'error' | 'warn' | 'info' | 'debug' | 'verbose', (message: string, ...args: unknown[]) => void>;
+
+/**
+ * A diag logger that says each error or warning once per `windowMs`, then how many like
+ * it it held back. Without a collector (Kubernetes: its pod not ready yet, or down) every
+ * exporter fails every export interval, each service logging the same DNS failure and
+ * timeout every few seconds; this keeps the first, and a count. Lower levels pass as
+ * they are. Messages are alike when they match with their digits taken out.
+ */
+export function quietDiagLogger(sink: DiagSink, windowMs = 300_000, now: () => number = Date.now): DiagSink {
+  const seen = new Map<string, { since: number; heldBack: number }>();
+  const keyOf = (level: string, message: string, args: unknown[]) => {
+    const first = args[0] instanceof Error ? args[0].message : typeof args[0] === 'string' ? args[0] : JSON.stringify(args[0] ?? '');
+    return `${level} ${message} ${first ?? ''}`.replace(/\d+/g, '#').slice(0, 300);
+  };
+  const quiet =
+    (level: 'error' | 'warn') =>
+    (message: string, ...args: unknown[]) => {
+      const key = keyOf(level, message, args);
+      const entry = seen.get(key);
+      const t = now();
+      if (entry && t - entry.since < windowMs) {
+        entry.heldBack++;
+        return;
+      }
+      const held = entry?.heldBack ?? 0;
+      seen.set(key, { since: t, heldBack: 0 });
+      if (seen.size > 200) seen.delete(seen.keys().next().value as string);
+      const note = held > 0 ? ` (and ${held} more like it in the last ${Math.round(windowMs / 1000)} s)` : '';
+      sink[level](`${message}${note}`, ...args);
+    };
+  return { error: quiet('error'), warn: quiet('warn'), info: sink.info, debug: sink.debug, verbose: sink.verbose };
+}
+
 function warn(message: string): void {
   (require('@opentelemetry/api') as typeof import('@opentelemetry/api')).diag.warn(message);
 }
@@ -149,7 +184,15 @@ export function startLabSdk(options: LabSdkOptions): () => Promise<void> {
   const { AsyncLocalStorageContextManager } =
     require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
 
-  api.diag.setLogger(new api.DiagConsoleLogger(), { logLevel: core.diagLogLevelFromString(process.env.OTEL_LOG_LEVEL ?? 'info') });
+  const consoleLogger = new api.DiagConsoleLogger();
+  const sink: DiagSink = {
+    error: (m, ...a) => consoleLogger.error(m, ...a),
+    warn: (m, ...a) => consoleLogger.warn(m, ...a),
+    info: (m, ...a) => consoleLogger.info(m, ...a),
+    debug: (m, ...a) => consoleLogger.debug(m, ...a),
+    verbose: (m, ...a) => consoleLogger.verbose(m, ...a),
+  };
+  api.diag.setLogger(quietDiagLogger(sink), { logLevel: core.diagLogLevelFromString(process.env.OTEL_LOG_LEVEL ?? 'info') });
   // Patch the libraries before anything else loads them.
   if (options.instrumentations.length) registerInstrumentations({ instrumentations: options.instrumentations });
 
