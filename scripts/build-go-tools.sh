@@ -11,13 +11,19 @@
 #   docker-compose  Docker Compose v2+ (the `docker compose` CLI plugin) for the
 #               Compose test, the version required in tools/go/compose/go.mod
 #               (scripts/docker-engine.sh installs it as the plugin)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
+#   kubectl     Kubernetes, the version required in tools/go/kubernetes/go.mod,
+#               for the test cluster (scripts/k8s-cluster.sh)
+#   etcd        its store, the version required in tools/go/etcd/go.mod
+#   coredns     its DNS, COREDNS_VERSION below
+#   registry    the CNCF distribution registry it pulls from, the version required
+#               in tools/go/registry/go.mod, with only the filesystem storage driver
 #
 #   bash scripts/build-go-tools.sh [TOOL...]            build what is missing or stale
 #   bash scripts/build-go-tools.sh --print-path TOOL    print TOOL's binary path, build nothing
 #   bash scripts/build-go-tools.sh --force [TOOL...]    rebuild even when up to date
 #
-# TOOL is kompose, actionlint, prometheus, promtool, jaeger, docker-compose
-# or all (the
+# TOOL is one of the above, k8s (the test cluster's nine) or all (the
 # default: every tool). Prints one `tool: path` line per tool on stdout
 # (progress goes to stderr); --print-path with a single tool prints just its
 # path.
@@ -29,11 +35,16 @@
 #     kompose-vV.build.log              the last build's log (same for the others)
 # where V is the release the binary reports (prometheus-v3.16.0, jaeger-v2.12.0).
 #
-# The go.mod of kompose and of Jaeger has replace directives, and Compose's
-# exclude directives, so `go install kompose@V` is refused: each is built from
+# The go.mod of kompose, Jaeger, Kubernetes and etcd has replace directives, and
+# Compose's exclude directives, so `go install kompose@V` is refused: each is built from
 # a small module (tools/go/kompose, tools/go/jaeger, tools/go/compose) that
-# requires it as a tool, repeats those directives and pins every module in go.sum. prometheus, promtool and actionlint are
-# `go install`ed. Release builds stamp their version with -ldflags; these do
+# requires it as a tool, repeats those directives and pins every module in go.sum
+# (Kubernetes and etcd replace theirs with directories of their own repository:
+# tools/go/kubernetes and tools/go/etcd pin each to its published twin instead).
+# registry is a small command of our own, tools/go/registry, that leaves out the
+# storage drivers the cluster never uses (upstream's compiles the Azure, GCS and S3
+# SDKs). prometheus, promtool, actionlint and coredns are `go install`ed.
+# Release builds stamp their version with -ldflags; these do
 # too, so `prometheus --version`, `promtool --version` and `jaeger version`
 # report the release (revision unknown). Built from source, Prometheus has no
 # web UI (its HTTP API works) and Jaeger serves a placeholder page instead of
@@ -62,15 +73,26 @@ readonly JAEGER_DIR=tools/go/jaeger
 readonly JAEGER_RELEASE=v2.12.0
 readonly COMPOSE_MODULE=github.com/docker/compose/v5
 readonly COMPOSE_DIR=tools/go/compose
+readonly K8S_MODULE=k8s.io/kubernetes
+readonly K8S_DIR=tools/go/kubernetes
+readonly ETCD_MODULE=go.etcd.io/etcd/server/v3
+readonly ETCD_DIR=tools/go/etcd
+readonly COREDNS_VERSION=v1.12.4
+readonly COREDNS_MODULE=github.com/coredns/coredns
+readonly REGISTRY_MODULE=github.com/distribution/distribution/v3
+readonly REGISTRY_DIR=tools/go/registry
+readonly REGISTRY_PACKAGE=blackfridaylab.local/tools/registry
 readonly MIN_GO_MINOR=25
-readonly ALL_TOOLS=(kompose actionlint prometheus promtool jaeger docker-compose)
+readonly KUBE_TOOLS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+readonly K8S_TOOLS=("${KUBE_TOOLS[@]}" etcd coredns registry)
+readonly ALL_TOOLS=(kompose actionlint prometheus promtool jaeger docker-compose "${K8S_TOOLS[@]}")
 # Flags every build uses; part of the recipe hash.
 readonly BUILD_FLAGS=(-trimpath -buildvcs=false "-ldflags=-s -w")
 CACHE=${BFL_TOOLS_CACHE:-$HOME/.cache/black-friday-lab/tools}
 # One core by default (a developer machine stays usable); all of them in CI.
 if [[ ${CI:-} == true ]]; then JOBS=${BFL_BUILD_JOBS:-$(nproc)}; else JOBS=${BFL_BUILD_JOBS:-1}; fi
 
-usage() { sed -n '2,42s/^# \{0,1\}//p' scripts/build-go-tools.sh; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' scripts/build-go-tools.sh; }
 note() { log "$@" >&2; }
 
 mode=build
@@ -81,8 +103,11 @@ while [[ $# -gt 0 ]]; do
         --force) mode=force ;;
         -h | --help) usage; exit 0 ;;
         all) tools+=("${ALL_TOOLS[@]}") ;;
-        kompose | actionlint | prometheus | promtool | jaeger | docker-compose) tools+=("$1") ;;
-        *) die "unknown argument: $1 (tools: ${ALL_TOOLS[*]} or all; see --help)" ;;
+        k8s) tools+=("${K8S_TOOLS[@]}") ;;
+        *)
+            [[ " ${ALL_TOOLS[*]} " == *" $1 "* ]] || die "unknown argument: $1 (tools: ${ALL_TOOLS[*]}, k8s or all; see --help)"
+            tools+=("$1")
+            ;;
     esac
     shift
 done
@@ -96,14 +121,23 @@ mapfile -t tools < <(printf '%s\n' "${tools[@]}" | awk '!seen[$0]++')
 declare -A MODULE=(
     [kompose]=$KOMPOSE_MODULE [actionlint]=github.com/rhysd/actionlint
     [prometheus]=$PROMETHEUS_MODULE [promtool]=$PROMETHEUS_MODULE [jaeger]=$JAEGER_MODULE
-    [docker-compose]=$COMPOSE_MODULE
+    [docker-compose]=$COMPOSE_MODULE [etcd]=$ETCD_MODULE [coredns]=$COREDNS_MODULE [registry]=$REGISTRY_MODULE
 )
 declare -A PACKAGE=(
     [kompose]=$KOMPOSE_MODULE [actionlint]=$ACTIONLINT_PACKAGE
     [prometheus]=$PROMETHEUS_MODULE/cmd/prometheus [promtool]=$PROMETHEUS_MODULE/cmd/promtool
     [jaeger]=$JAEGER_MODULE/cmd/jaeger [docker-compose]=$COMPOSE_MODULE/cmd
+    [etcd]=$ETCD_MODULE [coredns]=$COREDNS_MODULE [registry]=$REGISTRY_PACKAGE
 )
-declare -A TOOL_DIR=([kompose]=$KOMPOSE_DIR [jaeger]=$JAEGER_DIR [docker-compose]=$COMPOSE_DIR)
+declare -A TOOL_DIR=(
+    [kompose]=$KOMPOSE_DIR [jaeger]=$JAEGER_DIR [docker-compose]=$COMPOSE_DIR [etcd]=$ETCD_DIR
+    [registry]=$REGISTRY_DIR
+)
+# The tools whose command is our own code: its directory, part of the recipe.
+declare -A OWN_SOURCE=([registry]=$REGISTRY_DIR)
+for tool in "${KUBE_TOOLS[@]}"; do
+    MODULE[$tool]=$K8S_MODULE PACKAGE[$tool]=$K8S_MODULE/cmd/$tool TOOL_DIR[$tool]=$K8S_DIR
+done
 
 # required_version DIR MODULE: the release DIR/go.mod requires MODULE at.
 required_version() {
@@ -118,8 +152,11 @@ required_version() {
 # The module version a tool is built from.
 version_of() {
     case $1 in
-        kompose | jaeger | docker-compose) required_version "${TOOL_DIR[$1]}" "${MODULE[$1]}" ;;
+        kompose | jaeger | docker-compose | etcd | kube-* | kubectl | kubelet | registry)
+            required_version "${TOOL_DIR[$1]}" "${MODULE[$1]}"
+            ;;
         actionlint) printf '%s\n' "$ACTIONLINT_VERSION" ;;
+        coredns) printf '%s\n' "$COREDNS_VERSION" ;;
         prometheus | promtool) printf '%s\n' "$PROMETHEUS_VERSION" ;;
     esac
 }
@@ -173,14 +210,25 @@ build_flags() {
             ;;
         jaeger) stamps="-X $JAEGER_MODULE/internal/version.latestVersion=${RELEASE[$1]}" ;;
         docker-compose) stamps="-X $COMPOSE_MODULE/internal.Version=${RELEASE[$1]}" ;;
+        kube-* | kubectl | kubelet)
+            # What the release's hack/lib/version.sh stamps (git details left out).
+            local v=${RELEASE[$1]} minor
+            minor=${v#v*.}
+            minor=${minor%%.*}
+            stamps="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=${v:1:1}"
+            stamps+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+            stamps+=" -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=${v:1:1}"
+            stamps+=" -X k8s.io/client-go/pkg/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitTreeState=clean"
+            ;;
+        registry) stamps="-X $REGISTRY_MODULE/version.version=${RELEASE[$1]}" ;;
     esac
     FLAGS=("${BUILD_FLAGS[@]}")
     [[ -z $stamps ]] || FLAGS[-1]+=" $stamps" # -ldflags=... is BUILD_FLAGS's last
 }
 
-# What a binary is built from: the flags, the package and version, and for
-# kompose and jaeger their module files (go.mod pins the replaces, go.sum
-# every module).
+# What a binary is built from: the flags, the package and version, for the
+# tools built in a tools/go module its module files (go.mod pins the replaces,
+# go.sum every module), and for registry its own Go source.
 recipe_hash() {
     local FLAGS
     build_flags "$1"
@@ -188,6 +236,7 @@ recipe_hash() {
         printf '%s\n' "$1" "${VERSION[$1]}" "${FLAGS[@]}"
         if [[ -n ${TOOL_DIR[$1]:-} ]]; then
             cat "${TOOL_DIR[$1]}/go.mod" "${TOOL_DIR[$1]}/go.sum"
+            [[ -z ${OWN_SOURCE[$1]:-} ]] || cat "${OWN_SOURCE[$1]}"/*.go
         else
             printf '%s\n' "${PACKAGE[$1]}"
         fi
@@ -262,6 +311,10 @@ explain_module_failure() {
         jaeger) hint="pick another Jaeger release in $dir/go.mod (copy its replace directives, then \`go mod tidy\`) and set JAEGER_RELEASE in scripts/build-go-tools.sh to its v2 release, or add a replace directive in $dir/go.mod that points the module above at a version the proxy has" ;;
         prometheus | promtool) hint="pick another PROMETHEUS_VERSION in scripts/build-go-tools.sh (Prometheus 3.N.P is module version v0.3NN.P)" ;;
         docker-compose) hint="pick another Compose release in $dir/go.mod (copy its exclude directives, then \`go mod tidy\`)" ;;
+        kube-* | kubectl | kubelet) hint="pick another Kubernetes release in $dir/go.mod and pin every k8s.io/* staging module to its v0.x twin in the replace block, then \`go mod tidy\`" ;;
+        etcd) hint="pick another etcd release in $dir/go.mod (and the same for its sibling modules in the replace block), then \`go mod tidy\`" ;;
+        coredns) hint="pick another COREDNS_VERSION in scripts/build-go-tools.sh" ;;
+        registry) hint="pick another distribution release in $dir/go.mod (\`go get $REGISTRY_MODULE@vX.Y.Z\` there, then \`go mod tidy\`)" ;;
         *) hint="pick another ACTIONLINT_VERSION in scripts/build-go-tools.sh" ;;
     esac
     die "a Go module needed by $1 ${RELEASE[$1]} is not available from GOPROXY=$GOPROXY_IN_USE (see above; full log: $2). Fix: $hint"
@@ -331,10 +384,17 @@ build_into() {
     module_source "$tool" "$build_log"
     require_module_go "$tool"
     case $tool in
-        kompose | jaeger | docker-compose)
+        kompose | jaeger | docker-compose | etcd | kube-* | kubectl | kubelet | registry)
             # A dependency's replace directives do not apply to the module that
             # requires it: ours must include every one of upstream's.
-            missing=$(comm -23 <(replaces_of "$SRC_GOMOD") <(replaces_of "${TOOL_DIR[$tool]}/go.mod"))
+            # One that points into upstream's own repository (./staging/..., ../api) cannot
+            # be copied: ours must replace the same module (with its published twin).
+            # (comm needs both sides sorted as a whole.)
+            missing=$(comm -23 <(replaces_of "$SRC_GOMOD" | sed -E 's/ => \..*$/ => (a published version)/' | sort -u) \
+                <({
+                    replaces_of "${TOOL_DIR[$tool]}/go.mod" | sed -E 's/ => \..*$/ => (a published version)/; s/ => [^ (]+@v[^ ]+$/ => (a published version)/'
+                    replaces_of "${TOOL_DIR[$tool]}/go.mod"
+                } | sort -u))
             [[ -z $missing ]] ||
                 die "${TOOL_DIR[$tool]}/go.mod lacks replace directives of ${MODULE[$tool]} ${VERSION[$tool]}'s go.mod, copy them: $(paste -sd ';' <<<"$missing" | sed 's/;/; /g')"
             (cd "${TOOL_DIR[$tool]}" && run_logged "$tool" "$build_log" \
@@ -366,6 +426,16 @@ check_version() {
         jaeger) got=$("$bin" version 2>/dev/null | sed -n 's/.*"gitVersion":"\([^"]*\)".*/\1/p') || true ;;
         # Docker Compose version v5.6.0
         docker-compose) got=$("$bin" version 2>&1 | sed -n '1s/^Docker Compose version //p') || true ;;
+        # Kubernetes v1.34.4
+        kube-* | kubelet) got=$("$bin" --version 2>&1 | sed -n '1s/^Kubernetes //p') || true ;;
+        # Client Version: v1.34.4
+        kubectl) got=$("$bin" version --client 2>&1 | sed -n 's/^Client Version: //p') || true ;;
+        # etcd Version: 3.6.6
+        etcd) got=$("$bin" --version 2>&1 | sed -n 's/^etcd Version: //p') || true; want=${want#v} ;;
+        # CoreDNS-1.12.4
+        coredns) got=$("$bin" -version 2>&1 | sed -n 's/^CoreDNS-//p') || true; want=${want#v} ;;
+        # registry github.com/distribution/distribution/v3 v3.0.0
+        registry) got=$("$bin" --version 2>&1 | awk 'NR == 1 { print $NF }') || true ;;
     esac
     [[ $got == "$want" || $got == "$want "* ]] ||
         die "the $tool just built reports version '${got:-nothing}', not $want"

@@ -8,6 +8,11 @@
 #   sshd       (Debian's openssh-server), for the deploy tests (the tests start their own
 #              sshd on loopback; the package's service is not started or touched here)
 #   ShellCheck (Debian's shellcheck), for the shell script checks
+#   the test cluster (scripts/k8s-cluster.sh): Kubernetes v1.34.4, etcd, CoreDNS and the
+#              registry built from the Go module proxy (scripts/build-go-tools.sh k8s,
+#              about 7 minutes on two cores the first time), and Debian's
+#              containernetworking-plugins, conntrack, gcc and libc6-dev (the pause
+#              image is compiled here); containerd and runc come with docker.io
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_PREFIX=test-tools
@@ -42,6 +47,13 @@ ensure_apt_tool() {
 
 ensure_apt_tool /usr/sbin/sshd openssh-server -V
 ensure_apt_tool /usr/bin/shellcheck shellcheck --version
+ensure_apt_tool /usr/lib/cni/bridge containernetworking-plugins --version
+ensure_apt_tool /usr/sbin/conntrack conntrack --version
+ensure_apt_tool /usr/bin/gcc gcc --version
+if [[ ! -e /usr/include/stdio.h ]]; then
+    can_install || die "libc6-dev is missing (for the test cluster's pause image) and cannot be installed here: install it"
+    apt_install_no_start libc6-dev
+fi
 
 # The lab's OpenTelemetry Collector, built with the collector builder from the Go
 # module proxy into a cache outside the repo (minutes the first time, then instant).
