@@ -2,12 +2,14 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * The two story runs time the host (p95s, alerts at scripted minutes on two shared
+ * The three story runs time the host (p95s, alerts at scripted minutes on two shared
  * cores): the story on local processes runs first, then the Compose test (`docker compose
- * up` for real, its story inside the stack), before any other file has started processes
- * or stopped and restarted PostgreSQL and Redis. The rest keep vitest's own order.
+ * up` for real, its story inside the stack), then the cluster test (its story inside a
+ * real Kubernetes; it reuses the Compose test's image build), before any other file has
+ * started processes or stopped and restarted PostgreSQL and Redis. The rest keep
+ * vitest's own order.
  */
-const FIRST = ['/test/story.test.ts', '/test/compose-up.test.ts'];
+const FIRST = ['/test/story.test.ts', '/test/compose-up.test.ts', '/test/k8s-cluster.test.ts'];
 
 class StoryFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

@@ -104,7 +104,7 @@ describe('k8s/generated', () => {
 
   it('sorts the Namespace first: `kubectl apply -f k8s/generated/` on a fresh cluster applies it before what lives in it', () => {
     const files = yamlFiles(committed).sort();
-    expect(readFileSync(path.join(committed, files[0]), 'utf8')).toMatch(/^kind: Namespace$/m);
+    expect(readFileSync(path.join(committed, files[0] ?? ''), 'utf8')).toMatch(/^kind: Namespace$/m);
   });
 
   it('probes over HTTP and TCP, never by exec: readiness asks each service itself (/health), not its dependencies', () => {
@@ -114,11 +114,19 @@ describe('k8s/generated', () => {
       expect(container.readinessProbe.httpGet, name).toEqual({ path: '/health', port });
       expect(container.livenessProbe.httpGet, name).toEqual({ path: '/health', port });
       // A minute of missed answers (10 s each) before a restart: slowness at the story's peak is not death.
-      expect(container.livenessProbe, name).toMatchObject({ initialDelaySeconds: 30, periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 6 });
+      expect(container.livenessProbe, name).toMatchObject({
+        initialDelaySeconds: 30,
+        periodSeconds: 10,
+        timeoutSeconds: 10,
+        failureThreshold: 6,
+      });
     }
     expect(find('Deployment', 'postgres')?.spec.template.spec.containers[0].readinessProbe.tcpSocket).toEqual({ port: 5432 });
     expect(find('Deployment', 'redis')?.spec.template.spec.containers[0].readinessProbe.tcpSocket).toEqual({ port: 6379 });
-    expect(find('Deployment', 'otel-collector')?.spec.template.spec.containers[0].readinessProbe.httpGet).toEqual({ path: '/', port: 13133 });
+    expect(find('Deployment', 'otel-collector')?.spec.template.spec.containers[0].readinessProbe.httpGet).toEqual({
+      path: '/',
+      port: 13133,
+    });
     expect(find('Deployment', 'jaeger')?.spec.template.spec.containers[0].readinessProbe.httpGet).toEqual({ path: '/status', port: 13133 });
     for (const o of objects.filter((d) => d.kind === 'Deployment'))
       for (const c of o.spec.template.spec.containers) expect(c.readinessProbe?.exec, `${o.metadata.name} readiness`).toBeUndefined();
