@@ -31,7 +31,7 @@ import { promisify } from 'node:util';
 import { SERVICE_PORTS, STORY_POOLS, scaledPoolEnv } from '@bfl/kit';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parse } from 'yaml';
-import { firstLine } from './support';
+import { firstLine, storyThroughControl } from './support';
 
 const root = path.resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -390,35 +390,8 @@ describe('docker compose up (the real stack, project bfl-compose-test)', () => {
     expect(overlay.services.recommendation.environment.RECOMMENDATION_POOL_MAX).toBe(pools.RECOMMENDATION_POOL_MAX);
     expect(Object.keys(pools).sort()).toEqual(Object.keys(STORY_POOLS).sort());
 
-    const started = Date.now();
-    const start = await fetch(`${CONTROL}/scenario/start`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ scenario: 'black-friday', minute: '5s', rateScale: SCALE }),
-    });
-    const startText = await start.text();
-    expect(start.status, startText).toBeLessThan(300);
-    let status: Json;
-    for (;;) {
-      await sleep(2_000);
-      status = await (await fetch(`${CONTROL}/scenario/status`)).json();
-      if (status.state !== 'running' && status.state !== 'stopping' && status.lastReport) break;
-      if (Date.now() - started > 240_000) throw new Error(`the story did not finish in 240 s: ${JSON.stringify(status).slice(0, 500)}`);
-    }
-    timings.story = Date.now() - started;
-    const report = status.lastReport;
-    for (const m of report.minutes as Json[]) {
-      const row = (cls: 'baseline' | 'demo') => {
-        const t = m.traffic[cls];
-        return `${cls} ${t.achievedRps.toFixed(2)}/${t.targetRps.toFixed(2)} rps ${(t.errorRate * 100).toFixed(0)}% p95 ${t.p95Ms.toFixed(0)} ms`;
-      };
-      log(`story minute ${m.minute}: ${row('baseline')}; ${row('demo')}`);
-    }
-    for (const e of report.expectations as Json[])
-      log(
-        `story ${HOST_TIMED.has(e.name) ? 'host-timed (not asserted)' : 'expectation'}: ${e.ok ? 'PASS' : 'MISS'} ${e.name}: ${e.actual}`,
-      );
-    log(`story: ok=${report.ok} in ${seconds(timings.story)}`);
+    const { report, ms } = await storyThroughControl(CONTROL, SCALE, HOST_TIMED, log);
+    timings.story = ms;
     expect(
       (report.expectations as Json[]).filter((e) => HOST_TIMED.has(e.name)).map((e) => e.name),
       'a HOST_TIMED expectation is no longer in the scenario',

@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import { SERVICE_PORTS, type ServiceName, scaledPoolEnv } from '@bfl/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SshHost, startSshHost } from './ssh-host.js';
-import { firstLine, type Json } from './support';
+import { firstLine, type Json, storyThroughControl } from './support';
 
 const ROOT = path.resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -401,28 +401,22 @@ describe('deploy, roll back and validate on a real Kubernetes', () => {
     expect(env.CORALOGIX_PRIVATE_KEY).toEqual({ secretKeyRef: { key: 'private-key', name: 'coralogix', optional: true } });
     // The exporter's endpoint, ingress.DOMAIN, resolves inside the cluster to the test's Service.
     const service = await kubectlJson('get', 'service', 'ingress', '-n', TEST_NAMESPACE);
-    const resolved = await kubectl(
-      'exec',
-      '-n',
-      NAMESPACE,
-      'deploy/frontend',
-      '--',
-      'node',
-      '-e',
-      `require('node:dns').promises.lookup('ingress.${CORALOGIX_DOMAIN}').then((a) => console.log(a.address))`,
-    );
+    // What a pod's resolver (CoreDNS, through the kubelet's resolv.conf) makes of a name.
+    const lookUp = (name: string) =>
+      kubectl(
+        'exec',
+        '-n',
+        NAMESPACE,
+        'deploy/frontend',
+        '--',
+        'node',
+        '-e',
+        `require('node:dns').promises.lookup('${name}').then((a) => console.log(a.address), (e) => console.log(e.code))`,
+      );
+    const resolved = await lookUp(`ingress.${CORALOGIX_DOMAIN}`);
     expect(resolved.trim()).toBe(service.spec.clusterIP);
     // Names outside the cluster's zones resolve to nothing: CoreDNS forwards nowhere.
-    const outside = await kubectl(
-      'exec',
-      '-n',
-      NAMESPACE,
-      'deploy/frontend',
-      '--',
-      'node',
-      '-e',
-      "require('node:dns').promises.lookup('registry.npmjs.org').then((a) => console.log(a.address), (e) => console.log(e.code))",
-    );
+    const outside = await lookUp('registry.npmjs.org');
     expect(outside.trim()).toMatch(/^(ENOTFOUND|EAI_AGAIN|SERVFAIL|EREFUSED)$/);
     log(
       `Coralogix on: Secret coralogix holds the key; collector --config=/etc/otelcol/coralogix.yaml; ingress.${CORALOGIX_DOMAIN} -> ${resolved.trim()} (in-cluster Service); registry.npmjs.org -> ${outside.trim()}`,
@@ -478,34 +472,8 @@ describe('deploy, roll back and validate on a real Kubernetes', () => {
         await sleep(500);
       }
       const cpuBefore = cpuSeconds();
-      const started = Date.now();
-      const start = await fetch(`${control}/scenario/start`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ scenario: 'black-friday', minute: '5s', rateScale: SCALE }),
-      });
-      expect(start.status, await start.text()).toBeLessThan(300);
-      let status: Json;
-      for (;;) {
-        await sleep(2_000);
-        status = await (await fetch(`${control}/scenario/status`)).json();
-        if (status.state !== 'running' && status.state !== 'stopping' && status.lastReport) break;
-        if (Date.now() - started > 240_000) throw new Error(`the story did not finish in 240 s: ${JSON.stringify(status).slice(0, 400)}`);
-      }
-      timings.story = Date.now() - started;
-      const report = status.lastReport;
-      for (const m of report.minutes as Json[]) {
-        const row = (cls: 'baseline' | 'demo') => {
-          const t = m.traffic[cls];
-          return `${cls} ${t.achievedRps.toFixed(2)}/${t.targetRps.toFixed(2)} rps ${(t.errorRate * 100).toFixed(0)}% p95 ${t.p95Ms.toFixed(0)} ms`;
-        };
-        log(`story minute ${m.minute}: ${row('baseline')}; ${row('demo')}`);
-      }
-      for (const e of report.expectations as Json[])
-        log(
-          `story ${HOST_TIMED.has(e.name) ? 'host-timed (not asserted)' : 'expectation'}: ${e.ok ? 'PASS' : 'MISS'} ${e.name}: ${e.actual}`,
-        );
-      log(`story: ok=${report.ok} in ${seconds(timings.story)}`);
+      const { report, ms } = await storyThroughControl(control, SCALE, HOST_TIMED, log);
+      timings.story = ms;
       // What shared the two cores meanwhile, and what Kubernetes did to the pods.
       const cpu = cpuSeconds();
       const used = (name: string) => (cpu[name] ?? 0) - (cpuBefore[name] ?? 0);

@@ -94,3 +94,45 @@ export function serve<S extends z.ZodRawShape>(definition: ServiceDefinition<S>,
 
 /** An error message's first line, at most 400 characters (an assertion's message can carry a whole log). */
 export const firstLine = (message: string | undefined): string => (message ?? 'no error message').split('\n')[0]!.slice(0, 400);
+
+/**
+ * The compressed story through a load generator's control API (a Compose stack's
+ * published port, a cluster's port-forward): started at `rateScale`, polled until it has
+ * reported (at most 240 s), each minute and each expectation printed (`hostTimed` ones as
+ * printed, not asserted). Returns the report and how long the story took.
+ */
+export async function storyThroughControl(
+  control: string,
+  rateScale: number,
+  hostTimed: Set<string>,
+  log: (line: string) => void,
+): Promise<{ report: Json; ms: number }> {
+  const started = Date.now();
+  const start = await fetch(`${control}/scenario/start`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scenario: 'black-friday', minute: '5s', rateScale }),
+  });
+  const startText = await start.text();
+  if (start.status >= 300) throw new Error(`POST ${control}/scenario/start answered ${start.status}: ${startText}`);
+  let status: Json;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    status = await (await fetch(`${control}/scenario/status`)).json();
+    if (status.state !== 'running' && status.state !== 'stopping' && status.lastReport) break;
+    if (Date.now() - started > 240_000) throw new Error(`the story did not finish in 240 s: ${JSON.stringify(status).slice(0, 500)}`);
+  }
+  const ms = Date.now() - started;
+  const report = status.lastReport;
+  for (const m of report.minutes as Json[]) {
+    const row = (cls: 'baseline' | 'demo') => {
+      const t = m.traffic[cls];
+      return `${cls} ${t.achievedRps.toFixed(2)}/${t.targetRps.toFixed(2)} rps ${(t.errorRate * 100).toFixed(0)}% p95 ${t.p95Ms.toFixed(0)} ms`;
+    };
+    log(`story minute ${m.minute}: ${row('baseline')}; ${row('demo')}`);
+  }
+  for (const e of report.expectations as Json[])
+    log(`story ${hostTimed.has(e.name) ? 'host-timed (not asserted)' : 'expectation'}: ${e.ok ? 'PASS' : 'MISS'} ${e.name}: ${e.actual}`);
+  log(`story: ok=${report.ok} in ${(ms / 1000).toFixed(1)} s`);
+  return { report, ms };
+}
