@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { SERVICE_PORTS, type ServiceName } from '@bfl/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SshHost, startSshHost } from './ssh-host.js';
+import { connectionEnv, type SshHost, startSshHost } from './ssh-host.js';
 
 const ROOT = path.resolve(__dirname, '..');
 const NAMESPACE = 'black-friday-lab';
@@ -34,14 +34,7 @@ function script(name: string, env: Record<string, string>, args: string[] = []):
 function start(name: string, env: Record<string, string>, args: string[] = []): { pid: number; done: Promise<Run> } {
   const summaryFile = path.join(host.dir, `summary-${++runs}.md`);
   const fullEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/root',
-    USER: host.user,
-    DEPLOY_HOST: '127.0.0.1',
-    DEPLOY_PORT: String(host.port),
-    DEPLOY_USER: host.user,
-    SSH_KEY: host.key,
-    SSH_KNOWN_HOSTS: host.knownHosts,
+    ...connectionEnv(host),
     NAMESPACE,
     REGISTRY,
     DEPLOY_DIR: path.join(host.dir, 'host-releases'),

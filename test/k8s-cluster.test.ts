@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { SERVICE_PORTS, type ServiceName, scaledPoolEnv } from '@bfl/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SshHost, startSshHost } from './ssh-host.js';
+import { connectionEnv, type SshHost, startSshHost } from './ssh-host.js';
 import { firstLine, type Json, storyThroughControl } from './support';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -83,14 +83,7 @@ interface Run {
 async function script(name: string, env: Record<string, string>, args: string[] = []): Promise<Run> {
   const summaryFile = path.join(work, `summary-${++runs}.md`);
   const fullEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/root',
-    USER: host.user,
-    DEPLOY_HOST: '127.0.0.1',
-    DEPLOY_PORT: String(host.port),
-    DEPLOY_USER: host.user,
-    SSH_KEY: host.key,
-    SSH_KNOWN_HOSTS: host.knownHosts,
+    ...connectionEnv(host),
     NAMESPACE,
     REGISTRY: `${registry}/bfl`,
     DEPLOY_DIR: path.join(host.dir, 'host-releases'),

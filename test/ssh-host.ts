@@ -167,3 +167,21 @@ export async function startSshHost(): Promise<SshHost> {
     },
   };
 }
+
+/**
+ * The environment a deploy script needs to reach `host`, like a CI step's: PATH, HOME and
+ * USER, and the connection settings (DEPLOY_HOST, DEPLOY_PORT, DEPLOY_USER, SSH_KEY,
+ * SSH_KNOWN_HOSTS). Nothing else of this process's environment.
+ */
+export function connectionEnv(host: SshHost): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    USER: host.user,
+    DEPLOY_HOST: '127.0.0.1',
+    DEPLOY_PORT: String(host.port),
+    DEPLOY_USER: host.user,
+    SSH_KEY: host.key,
+    SSH_KNOWN_HOSTS: host.knownHosts,
+  };
+}
