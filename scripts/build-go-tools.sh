@@ -4,8 +4,12 @@
 #               required in tools/go/kompose/go.mod
 #   actionlint  GitHub Actions workflow linter, ACTIONLINT_VERSION below
 #   prometheus  Prometheus 3, the local metrics backend (OTLP receiver, HTTP
-#               API), module version PROMETHEUS_VERSION below
+#               API), module version PROMETHEUS_VERSION below, built with
+#               upstream's build tag remove_all_sd: no service discovery but
+#               static, file and HTTP (the lab scrapes static targets), and none
+#               of the cloud SDKs the others compile (EC2, GCE, Azure, ...)
 #   promtool    Prometheus's rule checker and rule unit-test runner, same version
+#               and tag
 #   jaeger      Jaeger v2, the local trace backend and query API for the trace
 #               UI, the version required in tools/go/jaeger/go.mod (JAEGER_RELEASE)
 #   docker-compose  Docker Compose v2+ (the `docker compose` CLI plugin) for the
@@ -15,7 +19,8 @@
 #   kubectl     Kubernetes, the version required in tools/go/kubernetes/go.mod,
 #               for the test cluster (scripts/k8s-cluster.sh)
 #   etcd        its store, the version required in tools/go/etcd/go.mod
-#   coredns     its DNS, COREDNS_VERSION below
+#   coredns     its DNS, the version required in tools/go/coredns/go.mod, with
+#               only the plugins the cluster's Corefile uses
 #   registry    the CNCF distribution registry it pulls from, the version required
 #               in tools/go/registry/go.mod, with only the filesystem storage driver
 #
@@ -43,7 +48,9 @@
 # tools/go/kubernetes and tools/go/etcd pin each to its published twin instead).
 # registry is a small command of our own, tools/go/registry, that leaves out the
 # storage drivers the cluster never uses (upstream's compiles the Azure, GCS and S3
-# SDKs). prometheus, promtool, actionlint and coredns are `go install`ed.
+# SDKs); so is coredns, tools/go/coredns (upstream's compiles every plugin, the
+# Route 53, Azure and Cloud DNS SDKs and the Datadog tracer among them).
+# prometheus, promtool and actionlint are `go install`ed.
 # Release builds stamp their version with -ldflags; these do
 # too, so `prometheus --version`, `promtool --version` and `jaeger version`
 # report the release (revision unknown). Built from source, Prometheus has no
@@ -77,8 +84,9 @@ readonly K8S_MODULE=k8s.io/kubernetes
 readonly K8S_DIR=tools/go/kubernetes
 readonly ETCD_MODULE=go.etcd.io/etcd/server/v3
 readonly ETCD_DIR=tools/go/etcd
-readonly COREDNS_VERSION=v1.12.4
 readonly COREDNS_MODULE=github.com/coredns/coredns
+readonly COREDNS_DIR=tools/go/coredns
+readonly COREDNS_PACKAGE=blackfridaylab.local/tools/coredns
 readonly REGISTRY_MODULE=github.com/distribution/distribution/v3
 readonly REGISTRY_DIR=tools/go/registry
 readonly REGISTRY_PACKAGE=blackfridaylab.local/tools/registry
@@ -127,14 +135,14 @@ declare -A PACKAGE=(
     [kompose]=$KOMPOSE_MODULE [actionlint]=$ACTIONLINT_PACKAGE
     [prometheus]=$PROMETHEUS_MODULE/cmd/prometheus [promtool]=$PROMETHEUS_MODULE/cmd/promtool
     [jaeger]=$JAEGER_MODULE/cmd/jaeger [docker-compose]=$COMPOSE_MODULE/cmd
-    [etcd]=$ETCD_MODULE [coredns]=$COREDNS_MODULE [registry]=$REGISTRY_PACKAGE
+    [etcd]=$ETCD_MODULE [coredns]=$COREDNS_PACKAGE [registry]=$REGISTRY_PACKAGE
 )
 declare -A TOOL_DIR=(
     [kompose]=$KOMPOSE_DIR [jaeger]=$JAEGER_DIR [docker-compose]=$COMPOSE_DIR [etcd]=$ETCD_DIR
-    [registry]=$REGISTRY_DIR
+    [coredns]=$COREDNS_DIR [registry]=$REGISTRY_DIR
 )
 # The tools whose command is our own code: its directory, part of the recipe.
-declare -A OWN_SOURCE=([registry]=$REGISTRY_DIR)
+declare -A OWN_SOURCE=([coredns]=$COREDNS_DIR [registry]=$REGISTRY_DIR)
 for tool in "${KUBE_TOOLS[@]}"; do
     MODULE[$tool]=$K8S_MODULE PACKAGE[$tool]=$K8S_MODULE/cmd/$tool TOOL_DIR[$tool]=$K8S_DIR
 done
@@ -152,11 +160,10 @@ required_version() {
 # The module version a tool is built from.
 version_of() {
     case $1 in
-        kompose | jaeger | docker-compose | etcd | kube-* | kubectl | kubelet | registry)
+        kompose | jaeger | docker-compose | etcd | kube-* | kubectl | kubelet | coredns | registry)
             required_version "${TOOL_DIR[$1]}" "${MODULE[$1]}"
             ;;
         actionlint) printf '%s\n' "$ACTIONLINT_VERSION" ;;
-        coredns) printf '%s\n' "$COREDNS_VERSION" ;;
         prometheus | promtool) printf '%s\n' "$PROMETHEUS_VERSION" ;;
     esac
 }
@@ -223,12 +230,15 @@ build_flags() {
         registry) stamps="-X $REGISTRY_MODULE/version.version=${RELEASE[$1]}" ;;
     esac
     FLAGS=("${BUILD_FLAGS[@]}")
+    # Upstream's own switch (plugins/plugin_*.go): every service discovery but
+    # static, file and HTTP left out.
+    [[ $1 != prometheus && $1 != promtool ]] || FLAGS=(-tags=remove_all_sd "${FLAGS[@]}")
     [[ -z $stamps ]] || FLAGS[-1]+=" $stamps" # -ldflags=... is BUILD_FLAGS's last
 }
 
 # What a binary is built from: the flags, the package and version, for the
 # tools built in a tools/go module its module files (go.mod pins the replaces,
-# go.sum every module), and for registry its own Go source.
+# go.sum every module), and for coredns and registry their own Go source.
 recipe_hash() {
     local FLAGS
     build_flags "$1"
@@ -313,7 +323,7 @@ explain_module_failure() {
         docker-compose) hint="pick another Compose release in $dir/go.mod (copy its exclude directives, then \`go mod tidy\`)" ;;
         kube-* | kubectl | kubelet) hint="pick another Kubernetes release in $dir/go.mod and pin every k8s.io/* staging module to its v0.x twin in the replace block, then \`go mod tidy\`" ;;
         etcd) hint="pick another etcd release in $dir/go.mod (and the same for its sibling modules in the replace block), then \`go mod tidy\`" ;;
-        coredns) hint="pick another COREDNS_VERSION in scripts/build-go-tools.sh" ;;
+        coredns) hint="pick another CoreDNS release in $dir/go.mod (\`go get $COREDNS_MODULE@vX.Y.Z\` there, then \`go mod tidy\`)" ;;
         registry) hint="pick another distribution release in $dir/go.mod (\`go get $REGISTRY_MODULE@vX.Y.Z\` there, then \`go mod tidy\`)" ;;
         *) hint="pick another ACTIONLINT_VERSION in scripts/build-go-tools.sh" ;;
     esac
@@ -384,7 +394,7 @@ build_into() {
     module_source "$tool" "$build_log"
     require_module_go "$tool"
     case $tool in
-        kompose | jaeger | docker-compose | etcd | kube-* | kubectl | kubelet | registry)
+        kompose | jaeger | docker-compose | etcd | kube-* | kubectl | kubelet | coredns | registry)
             # A dependency's replace directives do not apply to the module that
             # requires it: ours must include every one of upstream's.
             # One that points into upstream's own repository (./staging/..., ../api) cannot
