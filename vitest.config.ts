@@ -27,7 +27,7 @@ class StoryFirst extends BaseSequencer {
 
 export default defineConfig({
   test: {
-    include: ['services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['services/*/test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
     // Services share one PostgreSQL and one Redis; files run one at a time.
     fileParallelism: false,

@@ -211,7 +211,8 @@ check_once() {
         fi
     done <<<"$out"
     # /ready of each Deployment in VALIDATE_READY (its dependencies are reachable), asked
-    # inside its pod on its container port with the image's own healthcheck.js. The
+    # inside its pod on its container port by the image's node with PROBE_JS: no path
+    # into the image, so a release built before its files moved validates too. The
     # readiness probes ask only /health (a pod whose dependency is slow stays in its
     # Service), so this list is explicit: a name missing from the namespace fails.
     # All at once (each exec takes a second or so), then the answers in list order.
@@ -225,9 +226,11 @@ check_once() {
             printf 'deployment/%s has no container port to ask /ready on\n' "$name" >"$asked/$name"
         else
             (
-                if ! k exec -n "$NAMESPACE" "deploy/$name" -- node /app/services/kit/dist/healthcheck.js "http://localhost:$port/ready" >/dev/null 2>"$asked/$name.err"; then
+                if ! status=$(k exec -n "$NAMESPACE" "deploy/$name" -- node -e "$PROBE_JS" GET "http://localhost:$port/ready" 2>"$asked/$name.err"); then
                     printf 'deployment/%s: http://localhost:%s/ready did not answer 2xx%s\n' "$name" "$port" \
                         "$(ERRORS=$asked/$name.err last_error | sed 's/^./ (&/; s/.$/&)/')" >"$asked/$name"
+                elif [[ ! $status =~ ^2[0-9][0-9]$ ]]; then
+                    printf 'deployment/%s: http://localhost:%s/ready did not answer 2xx (it answered %s)\n' "$name" "$port" "${status:-nothing}" >"$asked/$name"
                 fi
             ) &
         fi

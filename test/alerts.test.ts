@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { minuteLabel, parsePromDuration, promDuration, renderRules, SHIPPED_RULES } from '@bfl/kit/alert-rules';
+import { minuteLabel, parsePromDuration, promDuration, renderRules, SHIPPED_RULES } from '@bfl/lab/alert-rules';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 

@@ -13,9 +13,9 @@ import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { createConnection } from 'node:net';
 import path from 'node:path';
-import { CATEGORIES, CURRENCIES, SERVICE_PORTS, type ServiceName } from '@bfl/kit';
-import { type Lab, startLab } from '@bfl/kit/lab';
-import { OtlpReceiver } from '@bfl/kit/otlp-receiver';
+import { CATEGORIES, CURRENCIES, SERVICE_PORTS, type ServiceName } from '@bfl/contract';
+import { type Lab, startLab } from '@bfl/lab';
+import { OtlpReceiver } from '@bfl/traces/otlp-receiver';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -691,7 +691,7 @@ function routesInSource(): string[] {
     [...readFileSync(path.join(root, file), 'utf8').matchAll(/router\.(get|post|put|delete|patch|all)\(\s*'([^']+)'/g)].map(
       ([, method, route]) => `${method!.toUpperCase()} ${route}`,
     );
-  const common = routesOf('services/kit/src/app.ts');
+  const common = routesOf('packages/kit/src/app.ts');
   return SERVICES.flatMap((service) => [...common, ...routesOf(`services/${service}/src/app.ts`)].map((route) => `${service} ${route}`));
 }
 

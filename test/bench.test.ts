@@ -15,7 +15,7 @@ const root = path.resolve(__dirname, '..');
 describe('npm run bench -- --quick', () => {
   it('measures every figure and writes the JSON report', async () => {
     const json = path.join(mkdtempSync(path.join(tmpdir(), 'bench-')), 'b.json');
-    const child = spawn(process.execPath, ['services/load-generator/dist/bench.js', '--quick', '--json', json], {
+    const child = spawn(process.execPath, ['packages/scenario-cli/dist/bench/bench.js', '--quick', '--json', json], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { SERVICE_PORTS, STORY_POOLS, scaledPoolEnv } from '@bfl/kit';
+import { SERVICE_PORTS, STORY_POOLS, scaledPoolEnv } from '@bfl/contract';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parse } from 'yaml';
 import { firstLine, storyThroughControl } from './support';

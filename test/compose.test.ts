@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SERVICE_PORTS, type ServiceName, urlVariable } from '@bfl/kit';
+import { SERVICE_PORTS, type ServiceName, urlVariable } from '@bfl/contract';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 

@@ -21,7 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { decodeOtlpRequest, encodeOtlpResponse, OTLP_SIGNALS, type OtlpSignal } from '@bfl/kit/otlp-proto';
+import { decodeOtlpRequest, encodeOtlpResponse, OTLP_SIGNALS, type OtlpSignal } from '@bfl/traces/otlp-proto';
 import * as grpc from '@grpc/grpc-js';
 
 export interface ThrowawayCa {

@@ -26,9 +26,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SHOP_SERVICES } from '@bfl/kit';
-import { cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/kit/lab';
-import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/kit/observe';
+import { SHOP_SERVICES } from '@bfl/contract';
+import { cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/lab';
+import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/lab/observe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedAlerts } from '../packages/coralogix/src/alerts.js';
 import { queryNames } from '../packages/coralogix/src/promql.js';
@@ -182,7 +182,7 @@ async function story(label: string): Promise<{ requests: number; peakRssMiB: num
   const child = spawn(
     process.execPath,
     [
-      'services/load-generator/dist/cli.js',
+      'packages/scenario-cli/dist/cli/cli.js',
       ...['--scenario', 'test/fixtures/coralogix-short.yaml', '--minute', '5s'],
       ...['--target', lab.url('frontend'), '--json', json],
     ],

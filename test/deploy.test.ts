@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SERVICE_PORTS, type ServiceName } from '@bfl/kit';
+import { SERVICE_PORTS, type ServiceName } from '@bfl/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionEnv, type SshHost, startSshHost } from './ssh-host.js';
 

@@ -4,9 +4,9 @@
  * (otel-collector/config.yaml) to a receiver inside this test, as the trace UI.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SHOP_SERVICES } from '@bfl/kit';
-import { type Lab, startLab } from '@bfl/kit/lab';
-import { byTrace, OtlpReceiver, type ReceivedSpan, traceDepth } from '@bfl/kit/otlp-receiver';
+import { SHOP_SERVICES } from '@bfl/contract';
+import { type Lab, startLab } from '@bfl/lab';
+import { byTrace, OtlpReceiver, type ReceivedSpan, traceDepth } from '@bfl/traces/otlp-receiver';
 import knex from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCollector, startCollector } from './collector-support.js';

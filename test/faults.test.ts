@@ -1,5 +1,5 @@
 /**
- * Faults the lab survives, each against the real lab processes (services/kit's startLab,
+ * Faults the lab survives, each against the real lab processes (@bfl/lab's startLab,
  * the compiled services) on the real PostgreSQL and Redis that `npm run deps` runs:
  *
  *  a. PostgreSQL stopped for 10 s under browse and checkout traffic
@@ -20,12 +20,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES } from '@bfl/kit';
-import { type Lab, type LabExit, startLab } from '@bfl/kit/lab';
+import { SERVICE_PORTS, type ServiceName, SHOP_SERVICES } from '@bfl/contract';
+import { type Lab, type LabExit, startLab } from '@bfl/lab';
 import { Redis } from 'ioredis';
 import knex from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReportSchema } from '../services/load-generator/src/report-schema.js';
+import { ReportSchema } from '../services/load-generator/src/report/schema.js';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -341,7 +341,7 @@ describe('faults the lab survives', () => {
       const child = spawn(
         process.execPath,
         [
-          'services/load-generator/dist/cli.js',
+          'packages/scenario-cli/dist/cli/cli.js',
           '--scenario',
           'test/fixtures/faults-cart-kill.yaml',
           '--minute',

@@ -3,7 +3,8 @@
  * published in lab:scenario change what the services really do.
  */
 import { randomUUID } from 'node:crypto';
-import { loadConfig, STORY_POOLS, type Started, startService, statementTimeoutFor } from '@bfl/kit';
+import { STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
+import { loadConfig, type Started, startService } from '@bfl/kit';
 import { SCENARIO_KEY } from '@bfl/kit/scenario-state';
 import { Redis } from 'ioredis';
 import knex from 'knex';

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { SERVICE_PORTS, type ServiceName, scaledPoolEnv } from '@bfl/kit';
+import { SERVICE_PORTS, type ServiceName, scaledPoolEnv } from '@bfl/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionEnv, type SshHost, startSshHost } from './ssh-host.js';
 import { firstLine, type Json, storyThroughControl } from './support';
@@ -245,7 +245,7 @@ async function pushImages() {
   await derive(`${registry}/bfl/cart:r1`, `${registry}/bfl/cart:r-invalid`, [
     'sh',
     '-c',
-    'REDIS_URL=redis://127.0.0.1:9 exec node --require @bfl/kit/telemetry dist/main.js',
+    'REDIS_URL=redis://127.0.0.1:9 exec node --require @bfl/telemetry/preload dist/main.js',
   ]);
   timings.images = Date.now() - started;
   log(

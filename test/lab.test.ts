@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { type LabExit, startLab } from '@bfl/kit/lab';
+import { type LabExit, startLab } from '@bfl/lab';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
@@ -57,7 +57,7 @@ function watch(child: ChildProcess) {
 
 describe('npm run lab', () => {
   it('starts every service, prints where each listens, and stops them all on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['services/kit/dist/lab-cli.js', '--port-offset', String(OFFSET), '--quiet'], {
+    const child = spawn(process.execPath, ['packages/lab/dist/lab-cli.js', '--port-offset', String(OFFSET), '--quiet'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -89,7 +89,7 @@ describe('npm run lab', () => {
   it('starts a service that exits again, with a line saying so, and keeps the others running', async () => {
     const child = spawn(
       process.execPath,
-      ['services/kit/dist/lab-cli.js', '--port-offset', String(OFFSET), '--only', 'currency,ad', '--quiet'],
+      ['packages/lab/dist/lab-cli.js', '--port-offset', String(OFFSET), '--only', 'currency,ad', '--quiet'],
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -125,7 +125,7 @@ describe('npm run lab', () => {
 
   it('refuses unknown options and services with exit 2', async () => {
     for (const args of [['--bogus'], ['--only', 'cart,warehouse'], ['--scale', '0.3'], ['--scale', 'half']]) {
-      const child = spawn(process.execPath, ['services/kit/dist/lab-cli.js', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['packages/lab/dist/lab-cli.js', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d) => (stderr += d));
       const [code] = await once(child, 'exit');
@@ -138,7 +138,7 @@ describe('npm run lab', () => {
 describe('a service on SIGTERM', () => {
   it('finishes the request in flight, refuses new ones, closes and exits 0', async () => {
     const port = 20112;
-    const child = spawn(process.execPath, ['--require', '@bfl/kit/telemetry', 'dist/main.js'], {
+    const child = spawn(process.execPath, ['--require', '@bfl/telemetry/preload', 'dist/main.js'], {
       cwd: path.join(root, 'services/currency'),
       env: { ...process.env, PORT: String(port), LATENCY_PROFILES: 'convert=1500/1500' },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -11,8 +11,8 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SERVICE_PORTS, type ServiceName } from '@bfl/kit';
-import { SERVICE_NODE_FLAGS } from '@bfl/kit/lab';
+import { SERVICE_PORTS, type ServiceName } from '@bfl/contract';
+import { SERVICE_NODE_FLAGS } from '@bfl/lab';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
@@ -71,7 +71,7 @@ describe('the production image layout', () => {
     const names = Object.keys(SERVICE_PORTS) as ServiceName[];
     const dockerCmd = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
     expect(dockerCmd[0]).toBe('node');
-    expect(dockerCmd).toEqual(['node', ...SERVICE_NODE_FLAGS, '--require', '@bfl/kit/telemetry', 'dist/main.js']);
+    expect(dockerCmd).toEqual(['node', ...SERVICE_NODE_FLAGS, '--require', '@bfl/telemetry/preload', 'dist/main.js']);
     await Promise.all(
       names.map(async (name, i) => {
         // Below the ephemeral port range (32768+), where an outgoing connection could hold it.

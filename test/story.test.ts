@@ -33,9 +33,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SHOP_SERVICES, scaledPoolEnv } from '@bfl/kit';
-import { busyProcesses, cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/kit/lab';
-import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/kit/observe';
+import { SHOP_SERVICES, scaledPoolEnv } from '@bfl/contract';
+import { busyProcesses, cpuSeconds, type Lab, rssMiB, startLab } from '@bfl/lab';
+import { type ObservePorts, type ObserveStack, startObserveStack } from '@bfl/lab/observe';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { annotationQueries, type DashboardJson, panelQueries } from '../packages/dashboards/src/index.js';
 import { firstLine } from './support';
@@ -82,7 +82,7 @@ afterAll(async () => {
 });
 
 /** The report's type, derived from its zod schema (the JSON the runner writes); `traces` is the summary's fields read here. */
-type Report = Omit<import('../services/load-generator/src/report-schema.js').Report, 'traces'> & {
+type Report = Omit<import('../services/load-generator/src/report/schema.js').Report, 'traces'> & {
   traces?: { services: string[]; maxDepth: number; attributeCoverage: Record<string, number>; example?: { rows: unknown[] } };
 };
 
@@ -160,7 +160,7 @@ describe('the black-friday story on the lab with its observability stack', () =>
     const child = spawn(
       process.execPath,
       [
-        'services/load-generator/dist/cli.js',
+        'packages/scenario-cli/dist/cli/cli.js',
         ...['--minute', '5s', '--rate-scale', String(SCALE), '--verify-traces', '--otlp-port', String(stackPorts.verify)],
         ...['--verify-alerts', PROMETHEUS, '--target', lab.url('frontend'), '--json', json, '--out', path.join(dir, 'report')],
       ],

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SERVICE_PORTS } from '@bfl/kit';
+import { SERVICE_PORTS } from '@bfl/contract';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 

@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT } from '@bfl/kit/alert-rules';
+import { REPO_ROOT } from '@bfl/lab/alert-rules';
 import { alertsFileText, CORALOGIX_ALERTS_FILE, readCommittedAlerts } from './alerts.js';
 import { alertsApiBase, applyAlerts } from './api.js';
 

@@ -26,7 +26,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promDuration, REPO_ROOT, renderRules, SHIPPED_MINUTE_MS } from '@bfl/kit/alert-rules';
+import { promDuration, REPO_ROOT, renderRules, SHIPPED_MINUTE_MS } from '@bfl/lab/alert-rules';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { renameMetrics } from './promql.js';

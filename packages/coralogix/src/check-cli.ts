@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from '@bfl/kit/alert-rules';
+import { REPO_ROOT } from '@bfl/lab/alert-rules';
 import { CHECK_SERVICE, checkIngress, ingressEndpoint } from './check.js';
 
 const NAME = 'coralogix:check';

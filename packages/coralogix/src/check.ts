@@ -11,7 +11,7 @@
  * black-friday-lab-check`, so it is easy to find (or to filter out) in the account.
  */
 import { randomBytes } from 'node:crypto';
-import { decodeOtlpResponse, encodeOtlpRequest, OTLP_SIGNALS, type OtlpSignal } from '@bfl/kit/otlp-proto';
+import { decodeOtlpResponse, encodeOtlpRequest, OTLP_SIGNALS, type OtlpSignal } from '@bfl/traces/otlp-proto';
 import * as grpc from '@grpc/grpc-js';
 
 export interface CheckSettings {

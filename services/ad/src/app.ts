@@ -1,4 +1,5 @@
-import { CATEGORIES, createApp, defineService, LatencyModel, validate, z } from '@bfl/kit';
+import { CATEGORIES } from '@bfl/contract';
+import { createApp, defineService, LatencyModel, validate, z } from '@bfl/kit';
 
 export interface Ad {
   id: string;

@@ -1,4 +1,4 @@
-import { CATEGORIES } from '@bfl/kit';
+import { CATEGORIES } from '@bfl/contract';
 import { describe, expect, it } from 'vitest';
 import { serve } from '../../../test/support.js';
 import { adsFor, service } from '../src/app.js';

@@ -1,16 +1,5 @@
-import {
-  annotate,
-  createApp,
-  DEFAULT_REDIS_URL,
-  defineService,
-  env,
-  ID_PATTERN,
-  LatencyModel,
-  unprocessable,
-  validate,
-  validateBody,
-  z,
-} from '@bfl/kit';
+import { DEFAULT_REDIS_URL, ID_PATTERN } from '@bfl/contract';
+import { annotate, createApp, defineService, env, LatencyModel, unprocessable, validate, validateBody, z } from '@bfl/kit';
 import { createRedis, pingRedis, type Redis } from '@bfl/kit/redis';
 
 const CartId = z.string().regex(ID_PATTERN, 'cart id must be 1-64 characters of A-Z a-z 0-9 _ . : -');

@@ -288,7 +288,7 @@ describe('cart: Redis unreachable', () => {
     expect(body.checks.redis).not.toBe('ok');
   });
 
-  // BUG (reported, services/kit/src/app.ts errorResponse): a Redis that is down answers
+  // BUG (reported, packages/kit/src/app.ts errorResponse): a Redis that is down answers
   // 500 "internal error"; it should be 503 with reason 'redis-unavailable'. Unskip once fixed.
   it('a cart request answers 503 redis-unavailable', async () => {
     const response = await fetch(`${down.url}/cart/${newCart()}`);

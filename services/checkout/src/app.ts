@@ -1,20 +1,5 @@
-import {
-  annotate,
-  createApp,
-  DEFAULT_DATABASE_URL,
-  DEFAULT_REDIS_URL,
-  defineService,
-  env,
-  HttpError,
-  ID_PATTERN,
-  LatencyModel,
-  STORY_POOLS,
-  statementTimeoutFor,
-  unprocessable,
-  validate,
-  validateBody,
-  z,
-} from '@bfl/kit';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ID_PATTERN, STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
+import { annotate, createApp, defineService, env, HttpError, LatencyModel, unprocessable, validate, validateBody, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
 

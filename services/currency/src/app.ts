@@ -1,4 +1,5 @@
-import { CURRENCIES, type Currency, createApp, defineService, LatencyModel, unprocessable, validate, z } from '@bfl/kit';
+import { CURRENCIES, type Currency } from '@bfl/contract';
+import { createApp, defineService, LatencyModel, unprocessable, validate, z } from '@bfl/kit';
 
 /** Units of each currency per 1 USD (a fixed table: the lab needs stable numbers, not a market). */
 export const RATES: Record<Currency, number> = {

@@ -1,26 +1,20 @@
 import { randomInt } from 'node:crypto';
+import { CATEGORIES, CURRENCIES, DEFAULT_REDIS_URL, defaultUrl, ID_PATTERN, storyMinute, storyTrafficType } from '@bfl/contract';
 import {
   annotate,
-  CATEGORIES,
-  CURRENCIES,
   createApp,
-  DEFAULT_REDIS_URL,
   DownstreamError,
-  defaultUrl,
   defineService,
   env,
   errorResponse,
   HttpError,
-  ID_PATTERN,
   LatencyModel,
-  labMeter,
   ServiceClient,
-  storyMinute,
-  storyTrafficType,
   validateBody,
   z,
 } from '@bfl/kit';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
+import { labMeter } from '@bfl/telemetry';
 import { propagation } from '@opentelemetry/api';
 
 const Id = (what: string) => z.string().regex(ID_PATTERN, `${what} must be 1-64 characters of A-Z a-z 0-9 _ . : -`);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { CATEGORIES, type ServiceDefinition, type Started, startService, type z } from '@bfl/kit';
+import { CATEGORIES } from '@bfl/contract';
+import { type ServiceDefinition, type Started, startService, type z } from '@bfl/kit';
 import { Redis } from 'ioredis';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

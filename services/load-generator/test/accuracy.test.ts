@@ -5,8 +5,8 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScenarioRun } from '../src/runner.js';
-import { parseScenario } from '../src/scenario.js';
+import { ScenarioRun } from '../src/runner/runner.js';
+import { parseScenario } from '../src/runner/scenario.js';
 
 let slow: Server;
 let silent: Server;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate } from '../src/report.js';
-import { arrivals, renderBody } from '../src/runner.js';
-import { knobsOf, loadScenario, parseScenario, ScenarioError, selectMinutes, targetRps } from '../src/scenario.js';
+import { evaluate } from '../src/report/report.js';
+import { arrivals, renderBody } from '../src/runner/runner.js';
+import { knobsOf, loadScenario, parseScenario, ScenarioError, selectMinutes, targetRps } from '../src/runner/scenario.js';
 
 const base = () => ({
   name: 'tiny',

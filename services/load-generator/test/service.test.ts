@@ -8,7 +8,7 @@ import path from 'node:path';
 import { type Started, startService } from '@bfl/kit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorized, peerTrusted, refusal, service } from '../src/app.js';
+import { authorized, peerTrusted, refusal, service } from '../src/service/app.js';
 
 let frontend: Server;
 let frontendUrl: string;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { annotate, createApp, defineService, HttpError, ID_PATTERN, LatencyModel, validateBody, z } from '@bfl/kit';
+import { ID_PATTERN } from '@bfl/contract';
+import { annotate, createApp, defineService, HttpError, LatencyModel, validateBody, z } from '@bfl/kit';
 
 const Payment = z.object({
   /** In major units of `currency` (e.g. dollars), at most two decimals. */

@@ -1,19 +1,5 @@
-import {
-  annotate,
-  CATEGORIES,
-  createApp,
-  DEFAULT_DATABASE_URL,
-  defaultUrl,
-  defineService,
-  env,
-  ID_PATTERN,
-  LatencyModel,
-  notFound,
-  ServiceClient,
-  statementTimeoutFor,
-  validate,
-  z,
-} from '@bfl/kit';
+import { CATEGORIES, DEFAULT_DATABASE_URL, defaultUrl, ID_PATTERN, statementTimeoutFor } from '@bfl/contract';
+import { annotate, createApp, defineService, env, LatencyModel, notFound, ServiceClient, validate, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 
 export interface Product {

@@ -213,7 +213,7 @@ describe('product-catalog: dependencies unreachable', () => {
     expect((await request(noDb.url, 'GET', '/health')).status).toBe(200);
   });
 
-  // BUG (reported, services/kit/src/app.ts errorResponse): an unreachable database answers
+  // BUG (reported, packages/kit/src/app.ts errorResponse): an unreachable database answers
   // 500 "internal error"; it should be 503 with reason 'postgres-unavailable'. Unskip once fixed.
   it('PostgreSQL down: a listing answers 503 postgres-unavailable', async () => {
     const { status, body } = await request(noDb.url, 'GET', '/products?category=books');

@@ -1,20 +1,5 @@
-import {
-  annotate,
-  CATEGORIES,
-  createApp,
-  DEFAULT_DATABASE_URL,
-  DEFAULT_REDIS_URL,
-  defineService,
-  env,
-  HttpError,
-  ID_PATTERN,
-  LatencyModel,
-  remainingBudget,
-  STORY_POOLS,
-  statementTimeoutFor,
-  validateBody,
-  z,
-} from '@bfl/kit';
+import { CATEGORIES, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ID_PATTERN, STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
+import { annotate, createApp, defineService, env, HttpError, LatencyModel, remainingBudget, validateBody, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';

@@ -1,4 +1,4 @@
-import { CATEGORIES } from '@bfl/kit';
+import { CATEGORIES } from '@bfl/contract';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';

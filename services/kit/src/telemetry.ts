@@ -1,8 +1,0 @@
-/**
- * The preload entry: `node --require @bfl/kit/telemetry dist/main.js` starts telemetry
- * before the service's own code, so that the auto-instrumentations patch http, undici,
- * koa, pg, knex, ioredis and pino as they are first required.
- */
-import { startTelemetry } from './telemetry-boot.js';
-
-startTelemetry();
