@@ -11,4 +11,5 @@
  */
 export * from './domain.js';
 export * from './knobs.js';
+export * from './schemas.js';
 export * from './services.js';

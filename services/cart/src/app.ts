@@ -1,8 +1,8 @@
-import { DEFAULT_REDIS_URL, ID_PATTERN } from '@bfl/contract';
+import { type Cart, type CartItem, DEFAULT_REDIS_URL, IdSchema } from '@bfl/contract';
 import { annotate, createApp, defineService, env, LatencyModel, unprocessable, validate, validateBody, z } from '@bfl/kit';
 import { createRedis, pingRedis, type Redis } from '@bfl/kit/redis';
 
-const CartId = z.string().regex(ID_PATTERN, 'cart id must be 1-64 characters of A-Z a-z 0-9 _ . : -');
+const CartId = IdSchema('cart id');
 
 const AddItem = z.object({
   product_id: z.number().int().positive(),
@@ -12,21 +12,6 @@ const AddItem = z.object({
   name: z.string().max(200).optional(),
   category: z.string().max(50).optional(),
 });
-
-export interface CartItem {
-  product_id: number;
-  quantity: number;
-  unit_price_cents?: number;
-  name?: string;
-  category?: string;
-}
-
-export interface Cart {
-  cart_id: string;
-  items: CartItem[];
-  item_count: number;
-  total_cents: number;
-}
 
 const key = (cartId: string) => `cart:${cartId}`;
 

@@ -1,10 +1,10 @@
-import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ID_PATTERN, STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, IdSchema, STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
 import { annotate, createApp, defineService, env, HttpError, LatencyModel, unprocessable, validate, validateBody, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
 
 const CreateOrder = z.object({
-  user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
+  user_id: IdSchema('user_id'),
   items: z
     .array(z.object({ product_id: z.number().int().positive().max(2_147_483_647), quantity: z.number().int().min(1).max(99) }))
     .min(1, 'an order needs at least one item')

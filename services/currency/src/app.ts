@@ -1,4 +1,4 @@
-import { CURRENCIES, type Currency } from '@bfl/contract';
+import { type Currency, CurrencySchema } from '@bfl/contract';
 import { createApp, defineService, LatencyModel, unprocessable, validate, z } from '@bfl/kit';
 
 /** Units of each currency per 1 USD (a fixed table: the lab needs stable numbers, not a market). */
@@ -15,10 +15,7 @@ export const RATES: Record<Currency, number> = {
   BRL: 5.05,
 };
 
-const currency = z
-  .string()
-  .transform((s) => s.toUpperCase())
-  .pipe(z.enum(CURRENCIES, { message: `unknown currency; known: ${CURRENCIES.join(', ')}` }));
+const currency = CurrencySchema;
 
 const ConvertQuery = z.object({
   amount: z

@@ -1,5 +1,16 @@
 import { randomInt } from 'node:crypto';
-import { CATEGORIES, CURRENCIES, DEFAULT_REDIS_URL, defaultUrl, ID_PATTERN, storyMinute, storyTrafficType } from '@bfl/contract';
+import {
+  CATEGORIES,
+  type Cart,
+  CurrencySchema,
+  DEFAULT_REDIS_URL,
+  defaultUrl,
+  IdSchema,
+  type Product,
+  storyMinute,
+  storyTrafficType,
+  ZipSchema,
+} from '@bfl/contract';
 import {
   annotate,
   createApp,
@@ -17,48 +28,18 @@ import { startScenarioReader } from '@bfl/kit/scenario-state';
 import { labMeter } from '@bfl/telemetry';
 import { propagation } from '@opentelemetry/api';
 
-const Id = (what: string) => z.string().regex(ID_PATTERN, `${what} must be 1-64 characters of A-Z a-z 0-9 _ . : -`);
-
 const Browse = z.object({
-  user_id: Id('user_id').default('anonymous'),
-  cart_id: Id('cart_id').optional(),
+  user_id: IdSchema('user_id').default('anonymous'),
+  cart_id: IdSchema('cart_id').optional(),
   category: z.enum(CATEGORIES).optional(),
-  currency: z
-    .string()
-    .transform((code) => code.toUpperCase())
-    .pipe(z.enum(CURRENCIES, { message: `unknown currency; known: ${CURRENCIES.join(', ')}` }))
-    .default('USD'),
+  currency: CurrencySchema.default('USD'),
 });
 
 const Checkout = z.object({
-  user_id: Id('user_id'),
-  cart_id: Id('cart_id'),
-  zip: z
-    .string()
-    .regex(/^\d{5}(-\d{4})?$/, 'zip must be a 5-digit US ZIP code')
-    .default('94105'),
+  user_id: IdSchema('user_id'),
+  cart_id: IdSchema('cart_id'),
+  zip: ZipSchema.default('94105'),
 });
-
-interface CartItem {
-  product_id: number;
-  quantity: number;
-  unit_price_cents?: number;
-  name?: string;
-  category?: string;
-}
-interface Cart {
-  cart_id: string;
-  items: CartItem[];
-  item_count: number;
-  total_cents: number;
-}
-interface Product {
-  id: number;
-  name: string;
-  category: string;
-  price_cents: number;
-  is_active: boolean;
-}
 
 const pick = <T>(values: readonly T[]): T => values[randomInt(values.length)] as T;
 

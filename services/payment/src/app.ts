@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ID_PATTERN } from '@bfl/contract';
+import { IdSchema } from '@bfl/contract';
 import { annotate, createApp, defineService, HttpError, LatencyModel, validateBody, z } from '@bfl/kit';
 
 const Payment = z.object({
@@ -9,7 +9,7 @@ const Payment = z.object({
     .positive()
     .max(1_000_000)
     .refine((n) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'amount has more than two decimals'),
-  user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
+  user_id: IdSchema('user_id'),
   currency: z.string().length(3).default('USD'),
 });
 

@@ -1,17 +1,6 @@
-import { CATEGORIES, DEFAULT_DATABASE_URL, defaultUrl, ID_PATTERN, statementTimeoutFor } from '@bfl/contract';
+import { CATEGORIES, DEFAULT_DATABASE_URL, defaultUrl, IdSchema, type Product, statementTimeoutFor } from '@bfl/contract';
 import { annotate, createApp, defineService, env, LatencyModel, notFound, ServiceClient, validate, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
-
-export interface Product {
-  id: number;
-  sku: string;
-  name: string;
-  description: string;
-  category: string;
-  price_cents: number;
-  currency: string;
-  is_active: boolean;
-}
 
 const COLUMNS = ['id', 'sku', 'name', 'description', 'category', 'price_cents', 'currency', 'is_active'];
 
@@ -29,7 +18,7 @@ const ListQuery = z.object({
 
 const RecommendationsQuery = z.object({
   category: z.enum(CATEGORIES),
-  user_id: z.string().regex(ID_PATTERN).default('anonymous'),
+  user_id: IdSchema('user_id').default('anonymous'),
   limit: z.coerce.number().int().min(1).max(20).default(5),
 });
 

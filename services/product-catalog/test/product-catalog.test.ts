@@ -1,8 +1,9 @@
+import type { Product as CatalogProduct } from '@bfl/contract';
 import knex, { type Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_URL, freePort, request, serve } from '../../../test/support.js';
 import { service as recommendationService } from '../../recommendation/src/app.js';
-import { type Product as CatalogProduct, service } from '../src/app.js';
+import { service } from '../src/app.js';
 
 let db: Knex;
 

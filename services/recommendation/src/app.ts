@@ -1,11 +1,11 @@
-import { CATEGORIES, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ID_PATTERN, STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
+import { CATEGORIES, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, IdSchema, STORY_POOLS, statementTimeoutFor } from '@bfl/contract';
 import { annotate, createApp, defineService, env, HttpError, LatencyModel, remainingBudget, validateBody, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 
 const Recommend = z.object({
-  user_id: z.string().regex(ID_PATTERN, 'user_id must be 1-64 characters of A-Z a-z 0-9 _ . : -'),
+  user_id: IdSchema('user_id'),
   category: z.enum(CATEGORIES),
   limit: z.number().int().min(1).max(20).default(5),
 });

@@ -1,3 +1,4 @@
+import { ZipSchema } from '@bfl/contract';
 import { createApp, defineService, LatencyModel, validateBody, z } from '@bfl/kit';
 
 const Calculate = z.object({
@@ -5,7 +6,7 @@ const Calculate = z.object({
     .array(z.object({ product_id: z.number().int().positive(), quantity: z.number().int().min(1).max(99) }))
     .min(1, 'at least one item is needed')
     .max(100),
-  zip: z.string().regex(/^\d{5}(-\d{4})?$/, 'zip must be a 5-digit US ZIP code (optionally ZIP+4)'),
+  zip: ZipSchema,
 });
 
 export interface Quote {
