@@ -32,6 +32,7 @@ import { SERVICE_PORTS, STORY_POOLS, scaledPoolEnv } from '@bfl/contract';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { parse } from 'yaml';
 import { firstLine, storyThroughControl } from './support';
+import { DEV_TOOL_PROBE, devToolNames, RUNTIME_PACKAGES } from './workspaces';
 
 const root = path.resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -212,6 +213,8 @@ async function removeGuards(): Promise<number> {
 const files = [...defaultFiles, QUARTER_SCALE];
 const work = mkdtempSync(path.join(tmpdir(), 'compose-up-'));
 const upServices: string[] = [];
+/** The images the stack builds (the lab's own services), by service. */
+const nodeImages = new Map<string, string>();
 let projectVolumes: string[] = [];
 let stackUp = false;
 let downChecked = false;
@@ -267,6 +270,7 @@ describe('docker compose up (the real stack, project bfl-compose-test)', () => {
     const config = parse((await compose(PROJECT, files, ['config', '--format', 'yaml'])).output) as Json;
     const missing: string[] = [];
     for (const [name, service] of Object.entries(config.services as Record<string, Json>)) {
+      if (service.build) nodeImages.set(name, service.image);
       if (
         service.build ||
         (await docker('image', 'inspect', service.image).then(
@@ -355,6 +359,18 @@ describe('docker compose up (the real stack, project bfl-compose-test)', () => {
         .join(', ')}`,
     );
   }, 120_000);
+
+  it('builds images that hold the runtime workspaces only, no developer tool', async () => {
+    expect(nodeImages.size).toBe(10);
+    const names = JSON.stringify(devToolNames());
+    for (const [service, image] of nodeImages) {
+      // From the image's working directory (services/<name>), offline.
+      const found = await docker('run', '--rm', '--network', 'none', '--entrypoint', 'node', image, '-e', DEV_TOOL_PROBE, '/app', names);
+      expect(JSON.parse(found), `developer tools in ${image} (${service})`).toEqual([]);
+      const packages = await docker('run', '--rm', '--network', 'none', '--entrypoint', 'ls', image, '/app/packages');
+      expect(lines(packages).sort(), `/app/packages of ${image}`).toEqual(RUNTIME_PACKAGES.map((dir) => dir.split('/')[1]).sort());
+    }
+  });
 
   it('answers browse and checkout with 200 through 127.0.0.1:8018', async () => {
     const browse = await fetch(`${FRONTEND}/api/browse`, {

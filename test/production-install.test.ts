@@ -1,19 +1,20 @@
 /**
  * The image's runtime stage without Docker: in a temporary copy laid out as the
- * Dockerfile lays it out (root manifests, each workspace's package.json and dist, the
- * scenarios), a production-only install succeeds and every service starts from the
- * final stage's command and answers /health. A runtime dependency left in
- * devDependencies fails here.
+ * Dockerfile lays it out (root manifests, each runtime workspace's package.json and dist,
+ * the scenarios), a production-only install succeeds, no developer tool is there, and
+ * every service starts from the final stage's command and answers /health. A runtime
+ * dependency left in devDependencies fails here.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { SERVICE_PORTS, type ServiceName } from '@bfl/contract';
 import { SERVICE_NODE_FLAGS } from '@bfl/lab';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEV_TOOL_PROBE, devToolNames, workspaces } from './workspaces';
 
 const root = path.resolve(__dirname, '..');
 const run = promisify(execFile);
@@ -32,16 +33,15 @@ afterAll(async () => {
   rmSync(app, { recursive: true, force: true });
 });
 
-/** The Dockerfile's /out: package.json and dist of every workspace, and the scenarios. */
+/** The Dockerfile's /out: package.json and dist of every runtime workspace, and the scenarios. */
 function layOut(): void {
   cpSync(path.join(root, 'package.json'), path.join(app, 'package.json'));
   cpSync(path.join(root, 'package-lock.json'), path.join(app, 'package-lock.json'));
-  for (const dir of readdirSync(path.join(root, 'services'))) {
-    const from = path.join(root, 'services', dir);
-    if (!existsSync(path.join(from, 'package.json'))) continue;
-    if (!existsSync(path.join(from, 'dist'))) throw new Error(`services/${dir}/dist is missing: run npm run build first`);
-    cpSync(path.join(from, 'package.json'), path.join(app, 'services', dir, 'package.json'));
-    cpSync(path.join(from, 'dist'), path.join(app, 'services', dir, 'dist'), { recursive: true });
+  for (const { dir } of workspaces().filter((w) => w.runtime)) {
+    const from = path.join(root, dir);
+    if (!existsSync(path.join(from, 'dist'))) throw new Error(`${dir}/dist is missing: run npm run build first`);
+    cpSync(path.join(from, 'package.json'), path.join(app, dir, 'package.json'));
+    cpSync(path.join(from, 'dist'), path.join(app, dir, 'dist'), { recursive: true });
   }
   cpSync(path.join(root, 'services/load-generator/scenarios'), path.join(app, 'services/load-generator/scenarios'), { recursive: true });
 }
@@ -68,6 +68,15 @@ describe('the production image layout', () => {
     for (const dev of ['typescript', 'vitest', '@biomejs/biome', 'playwright-core', 'node']) {
       expect(existsSync(path.join(app, 'node_modules', dev)), dev).toBe(false);
     }
+    // Nor the lab's own developer tools (the lab runner, the trace tools, the scenario
+    // CLI, the dashboards and Coralogix tooling), nor their code, nor what only they use.
+    for (const service of ['cart', 'load-generator']) {
+      const { stdout } = await run(process.execPath, ['-e', DEV_TOOL_PROBE, app, JSON.stringify(devToolNames())], {
+        cwd: path.join(app, 'services', service),
+      });
+      expect(JSON.parse(stdout), `developer tools found from services/${service}`).toEqual([]);
+    }
+    expect(existsSync(path.join(app, 'node_modules', 'chart.js')), 'chart.js (the HTML report only)').toBe(false);
     const names = Object.keys(SERVICE_PORTS) as ServiceName[];
     const dockerCmd = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
     expect(dockerCmd[0]).toBe('node');
