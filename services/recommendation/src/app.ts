@@ -2,7 +2,7 @@ import { CATEGORIES, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, IdSchema, STORY_PO
 import { annotate, createApp, defineService, env, HttpError, LatencyModel, remainingBudget, validateBody, z } from '@bfl/kit';
 import { closeDb, createDb, type Knex, pingDb } from '@bfl/kit/db';
 import { startScenarioReader } from '@bfl/kit/scenario-state';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 
 const Recommend = z.object({
   user_id: IdSchema('user_id'),
@@ -70,6 +70,8 @@ export async function recommendWithinDeadline(
   limit: number,
   costMs: number,
   slackMs = 0,
+  /** The request's server span: it gets the wait time too (`annotate`'s span). */
+  serverSpan?: Span,
 ): Promise<Recommendation[]> {
   const connection = await tracer.startActiveSpan('pg.pool.acquire', { kind: SpanKind.INTERNAL }, async (span) => {
     const started = performance.now();
@@ -82,7 +84,8 @@ export async function recommendWithinDeadline(
     } finally {
       const waited = performance.now() - started;
       span.setAttribute('db.client.connection.wait_time', Math.round(waited));
-      trace.getActiveSpan()?.setAttribute('db.client.connection.wait_time', Math.round(waited));
+      // Not trace.getActiveSpan(): inside startActiveSpan that is this acquire span.
+      serverSpan?.setAttribute('db.client.connection.wait_time', Math.round(waited));
       span.end();
     }
   });
@@ -147,6 +150,7 @@ export const service = defineService({
             input.limit,
             costMs,
             config.RECOMMENDATION_DEADLINE_SLACK_MS,
+            ctx.state.span,
           );
           annotate(ctx, { 'recommendation.count': recommendations.length, 'recommendation.category': input.category });
           ctx.body = { user_id: input.user_id, category: input.category, recommendations };
