@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SHOP_SERVICES } from '@bfl/contract';
 import { type Lab, startLab } from '@bfl/lab';
-import { byTrace, OtlpReceiver, type ReceivedSpan, traceDepth } from '@bfl/traces/otlp-receiver';
+import { byTrace, OTLP_SPAN_KIND, OtlpReceiver, type ReceivedSpan, traceDepth } from '@bfl/traces/otlp-receiver';
 import knex from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCollector, startCollector } from './collector-support.js';
@@ -108,7 +108,7 @@ describe('the lab end to end', () => {
     const checkoutSpans = traces.get(checkout.traceId) ?? [];
 
     // Every server span of the lab belongs to one of the two requests: nothing was cut into separate traces.
-    const serverSpans = receiver.spans.filter((s) => s.kind === 2);
+    const serverSpans = receiver.spans.filter((s) => s.kind === OTLP_SPAN_KIND.server);
     const stray = serverSpans.filter((s) => s.traceId !== browse.traceId && s.traceId !== checkout.traceId);
     expect(stray.map((s) => `${s.service} ${s.name}`)).toEqual([]);
 
@@ -133,7 +133,7 @@ describe('the lab end to end', () => {
       const spans = receiver.spans.filter((s) => s.traceId === trace);
       const missing = spans.filter((s) => s.attributes['traffic.type'] !== traffic || s.attributes['demo.minute'] !== 3);
       expect(missing.map((s) => `${s.service} ${s.name}`)).toEqual([]);
-      const clients = spans.filter((s) => s.kind === 3);
+      const clients = spans.filter((s) => s.kind === OTLP_SPAN_KIND.client);
       expect(clients.length).toBeGreaterThan(3);
       expect(clients.filter((s) => typeof s.attributes['peer.service'] !== 'string').map((s) => `${s.service} ${s.name}`)).toEqual([]);
       for (const span of spans) {
@@ -146,7 +146,7 @@ describe('the lab end to end', () => {
       }
     }
     const checkoutSpans = receiver.spans.filter((s) => s.traceId === checkout.traceId);
-    const frontend = checkoutSpans.find((s) => s.service === 'frontend' && s.kind === 2);
+    const frontend = checkoutSpans.find((s) => s.service === 'frontend' && s.kind === OTLP_SPAN_KIND.server);
     expect(frontend?.attributes).toMatchObject({ 'checkout.failed': false, 'order.id': order.order_id, 'payment.outcome': 'approved' });
     const pg = checkoutSpans.find((s) => s.service === 'checkout' && s.attributes['peer.service'] === 'postgresql');
     expect(pg?.attributes['db.query.text']).toMatch(/insert into|select/i);
@@ -192,7 +192,9 @@ describe('metrics and logs over OTLP', () => {
         () => direct.counts.metrics > 0 && direct.counts.logs > 0 && direct.spans.some((s) => s.traceId === traceId),
         15_000,
       );
-      expect(direct.spans.find((s) => s.traceId === traceId && s.kind === 2)?.attributes).toMatchObject({ 'payment.outcome': 'approved' });
+      expect(direct.spans.find((s) => s.traceId === traceId && s.kind === OTLP_SPAN_KIND.server)?.attributes).toMatchObject({
+        'payment.outcome': 'approved',
+      });
     } finally {
       await one.stop();
       await direct.stop();

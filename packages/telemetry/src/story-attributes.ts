@@ -1,5 +1,5 @@
 import { SERVICE_PORTS, type ServiceName, storyMinute, storyTrafficType, urlVariable } from '@bfl/contract';
-import { type Attributes, type Context, type Counter, type Link, propagation, type SpanKind } from '@opentelemetry/api';
+import { type Attributes, type Context, type Counter, type Link, propagation, SpanKind } from '@opentelemetry/api';
 import { AlwaysOnSampler, ParentBasedSampler, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace';
 import { labMeter } from './metrics.js';
 
@@ -89,8 +89,7 @@ export class StoryAttributesSampler implements Sampler {
       if (allowed !== undefined) extra['demo.minute'] = allowed;
       else rejected('demo.minute');
     }
-    // SpanKind.CLIENT is 2 in @opentelemetry/api.
-    if (kind === 2 && attributes['peer.service'] === undefined) {
+    if (kind === SpanKind.CLIENT && attributes['peer.service'] === undefined) {
       const peer = peerService(attributes, this.peers);
       if (peer) extra['peer.service'] = peer;
     }

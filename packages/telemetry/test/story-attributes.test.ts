@@ -54,4 +54,15 @@ describe('StoryAttributesSampler and the story baggage', () => {
     expect(attributesFor('other=1')).toEqual({});
     expect(await rejectedByKey()).toEqual({ 'traffic.type': 4, 'demo.minute': 4 });
   });
+
+  it("names the peer service of client spans only (the API's SpanKind.CLIENT)", () => {
+    const peers = new Map([['cart:8013', 'cart']]);
+    const attributes = { 'server.address': 'cart', 'server.port': 8013 };
+    const peerOf = (kind: SpanKind) =>
+      new StoryAttributesSampler(peers).shouldSample(ROOT_CONTEXT, '0af7651916cd43dd8448eb211c80319c', 'GET', kind, attributes, [])
+        .attributes?.['peer.service'];
+    expect(peerOf(SpanKind.CLIENT)).toBe('cart');
+    for (const kind of [SpanKind.INTERNAL, SpanKind.SERVER, SpanKind.PRODUCER, SpanKind.CONSUMER])
+      expect(peerOf(kind), SpanKind[kind]).toBeUndefined();
+  });
 });

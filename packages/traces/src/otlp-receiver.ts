@@ -6,13 +6,20 @@ import { decodeTraceRequest } from './otlp-proto.js';
 
 const gunzipAsync = promisify(gunzip);
 
+/**
+ * OTLP's span kinds (opentelemetry.proto.trace.v1.Span.SpanKind), as the wire carries
+ * them: each is one more than @opentelemetry/api's SpanKind (INTERNAL 0, SERVER 1,
+ * CLIENT 2, ...), which the SDK numbers from 0 and its exporters shift.
+ */
+export const OTLP_SPAN_KIND = { unspecified: 0, internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
+
 /** One span, flattened from an OTLP/JSON export request. */
 export interface ReceivedSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
   name: string;
-  /** OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
+  /** OTLP's numbering: OTLP_SPAN_KIND. */
   kind: number;
   service: string;
   resource: Record<string, unknown>;

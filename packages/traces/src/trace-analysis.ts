@@ -1,6 +1,4 @@
-import { byTrace, type ReceivedSpan, traceDepth } from './otlp-receiver.js';
-
-export const SPAN_KIND = { internal: 1, server: 2, client: 3 } as const;
+import { byTrace, OTLP_SPAN_KIND, type ReceivedSpan, traceDepth } from './otlp-receiver.js';
 
 /** The `traces` section of the scenario report (DESIGN.md). */
 export interface TraceSummary {
@@ -33,7 +31,7 @@ export function callEdges(spans: ReceivedSpan[]): [string, string][] {
   const edges = new Set<string>();
   for (const span of spans) {
     const peer = span.attributes['peer.service'];
-    if (span.kind === SPAN_KIND.client && typeof peer === 'string' && peer !== span.service) edges.add(`${span.service}\u0000${peer}`);
+    if (span.kind === OTLP_SPAN_KIND.client && typeof peer === 'string' && peer !== span.service) edges.add(`${span.service}\u0000${peer}`);
     const parent = span.parentSpanId ? byId.get(span.parentSpanId) : undefined;
     if (parent && parent.service !== span.service) edges.add(`${parent.service}\u0000${span.service}`);
   }
@@ -55,7 +53,7 @@ export function summarizeTraces(spans: ReceivedSpan[], attributes: readonly stri
       spans.length ? Number((spans.filter((s) => s.attributes[name] !== undefined).length / spans.length).toFixed(4)) : 0,
     ]),
   );
-  const frontend = spans.filter((s) => s.service === 'frontend' && s.kind === SPAN_KIND.server);
+  const frontend = spans.filter((s) => s.service === 'frontend' && s.kind === OTLP_SPAN_KIND.server);
   const classes = new Set(frontend.map((s) => String(s.attributes['traffic.type'] ?? 'none')));
   const frontendErrorRate = Object.fromEntries(
     [...classes].map((cls) => {
@@ -107,7 +105,9 @@ export function waterfall(trace: ReceivedSpan[]): WaterfallRow[] {
 
 /** A failed demo checkout trace (the frontend says checkout.failed), preferring one that timed out on recommendations. */
 export function exampleFailedCheckout(spans: ReceivedSpan[]): ReceivedSpan[] | undefined {
-  const failed = spans.filter((s) => s.service === 'frontend' && s.kind === SPAN_KIND.server && s.attributes['checkout.failed'] === true);
+  const failed = spans.filter(
+    (s) => s.service === 'frontend' && s.kind === OTLP_SPAN_KIND.server && s.attributes['checkout.failed'] === true,
+  );
   const pick = failed.find((s) => s.attributes['failure.reason'] === 'recommendations-timeout') ?? failed[0];
   return pick ? byTrace(spans).get(pick.traceId) : undefined;
 }
