@@ -15,6 +15,8 @@
  * not; one that does not exist is created; nothing is deleted. Two existing definitions
  * with the same name are an error: which one the lab owns cannot be told.
  */
+
+import { errorCause } from '@bfl/kit/errors';
 import type { AlertDef } from './alerts.js';
 
 export const alertsApiBase = (domain: string) => `https://api.${domain}/mgmt/openapi/latest/alerts/alerts-general/v3`;
@@ -53,8 +55,7 @@ async function call(base: string, key: string, method: string, body?: unknown, q
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new CoralogixApiError(`${method} ${base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    throw new CoralogixApiError(`${method} ${base}: ${errorCause(error)}`);
   }
   const text = await response.text();
   if (response.status === 401 || response.status === 403)

@@ -1,6 +1,7 @@
 import type { ServiceName } from '@bfl/contract';
 import { Agent, type Dispatcher, request } from 'undici';
 import { DEADLINE_HEADER, remainingBudget } from './deadline.js';
+import { errorCause } from './errors.js';
 
 export type DownstreamFailure = 'timeout' | 'unavailable' | 'status';
 
@@ -99,7 +100,7 @@ export class ServiceClient {
       if (isAbort(error) || signal.aborted) {
         throw new DownstreamError(this.service, 'timeout', `${this.service} did not answer within ${timeoutMs} ms`);
       }
-      const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+      const cause = errorCause(error);
       throw new DownstreamError(this.service, 'unavailable', `${this.service} is unreachable: ${cause}`);
     }
     let text: string;

@@ -16,7 +16,7 @@ export { z } from 'zod';
 export { type AppOptions, annotate, createApp, errorResponse, isPoolTimeout, type ReadyCheck, unavailableDependency } from './app.js';
 export { ConfigError, commonEnv, env, loadConfig } from './config.js';
 export { currentDeadline, DEADLINE_HEADER, parseDeadline, remainingBudget, withDeadline } from './deadline.js';
-export { badRequest, HttpError, notFound, unprocessable } from './errors.js';
+export { badRequest, errorCause, HttpError, notFound, unprocessable } from './errors.js';
 export { DownstreamError, type RequestOptions, ServiceClient } from './http-client.js';
 export { type DelayProfile, LatencyModel, parseProfiles, sampleDelay } from './latency.js';
 export { createLogger, type Logger } from './log.js';

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SERVICE_PORTS, type ServiceName, urlVariable } from '@bfl/contract';
+import { errorCause } from '@bfl/kit/errors';
 
 /** The repository root, seen from packages/lab/dist. */
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -112,7 +113,7 @@ async function ready(url: string): Promise<{ ok: boolean; detail: string }> {
     const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2_500) });
     return { ok: response.ok, detail: await response.text() };
   } catch (error) {
-    return { ok: false, detail: ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message };
+    return { ok: false, detail: errorCause(error) };
   }
 }
 

@@ -10,6 +10,7 @@
  */
 
 import { z } from '@bfl/kit';
+import { errorCause } from '@bfl/kit/errors';
 import { minuteLabel, RENDERED_FOR_LABEL } from '@bfl/lab/alert-rules';
 import type { AlertResult } from '@bfl/load-generator/report-schema';
 import type { ScenarioAlert } from '@bfl/load-generator/scenario';
@@ -71,7 +72,7 @@ export async function checkAlertSetup(prometheus: string, minuteMs: number, expe
   try {
     rules = await fetchAlertRules(prometheus);
   } catch (error) {
-    const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+    const cause = errorCause(error);
     throw new AlertSetupError(`--verify-alerts: Prometheus at ${prometheus} cannot be read (${cause}): ${fix}`);
   }
   const rendered = [...new Set(rules.map((rule) => rule.labels[RENDERED_FOR_LABEL]).filter((v): v is string => Boolean(v)))];

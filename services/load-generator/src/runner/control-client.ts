@@ -1,4 +1,5 @@
 /** Calls the load-generator service's control API; errors become one clear line. */
+import { errorCause } from '@bfl/kit/errors';
 export async function controlRequest(
   base: string,
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
@@ -21,7 +22,7 @@ export async function controlRequest(
       signal: AbortSignal.timeout(5_000),
     });
   } catch (error) {
-    const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+    const cause = errorCause(error);
     throw new Error(`the load generator at ${base} is unreachable (${cause}); is it running?`);
   }
   const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;

@@ -1,4 +1,5 @@
 /** Parses `500ms`, `5s`, `1.5m` (and bare seconds) into milliseconds. */
+import { errorCause } from '@bfl/kit/errors';
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
   if (!match) throw new Error(`"${text}" is not a duration (e.g. 500ms, 5s, 1m)`);
@@ -33,7 +34,7 @@ export async function checkTarget(target: string): Promise<void> {
     const response = await fetch(`${target}/health`, { signal: AbortSignal.timeout(3_000) });
     if (!response.ok) throw new Error(`GET /health answered ${response.status}`);
   } catch (error) {
-    const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+    const cause = errorCause(error);
     throw new Error(`target ${target} is unreachable (${cause}); is the lab running? (npm run lab or docker compose up)`);
   }
 }
