@@ -23,7 +23,7 @@ export const CURRENCIES = ['USD', 'EUR', 'GBP', 'JPY', 'CAD', 'AUD', 'CHF', 'SEK
 export type Currency = (typeof CURRENCIES)[number];
 
 /** The traffic classes the story's runner sends as baggage `traffic.type`. */
-export const TRAFFIC_TYPES = ['baseline', 'demo'] as const;
+const TRAFFIC_TYPES = ['baseline', 'demo'] as const;
 
 export type TrafficType = (typeof TRAFFIC_TYPES)[number];
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
  * story's largest values are 255 ms (query cost) and 270 ms (write delay); the ranges
  * leave room to write a harsher scenario, not to hold a connection for days.
  */
-export const KNOBS = {
+const KNOBS = {
   recommendation_query_cost_ms: {
     min: 0,
     max: 1_000,
@@ -22,7 +22,7 @@ export const KNOBS = {
 export type KnobName = keyof typeof KNOBS;
 
 /** `name (min-max ms)`, for messages. */
-export function knobRange(name: KnobName): string {
+function knobRange(name: KnobName): string {
   return `${name} takes ${KNOBS[name].min}-${KNOBS[name].max} ms`;
 }
 

@@ -41,7 +41,7 @@ export const CORALOGIX_ALERTS_FILE = path.join(REPO_ROOT, 'observability/coralog
  * gauges keep their names, and their waiting-time counter (unit s) gets Coralogix's unit
  * suffix `_s` where Prometheus writes `_seconds`.
  */
-export const METRIC_NAMES: Readonly<Record<string, string>> = {
+const METRIC_NAMES: Readonly<Record<string, string>> = {
   traces_span_metrics_calls_total: 'calls_total',
   traces_span_metrics_duration_milliseconds_bucket: 'duration_ms_bucket',
   traces_span_metrics_duration_milliseconds_count: 'duration_ms_count',
@@ -56,10 +56,10 @@ export const METRIC_NAMES: Readonly<Record<string, string>> = {
  * four flushes. Locally the collector flushes every second and the rules' half-minute
  * windows work; in Coralogix they would hold a single point and return nothing.
  */
-export const MIN_RANGE_MS = 120_000;
+const MIN_RANGE_MS = 120_000;
 
 /** Every definition carries this entity label: what `--apply` manages. */
-export const MANAGED_BY = { key: 'managed_by', value: 'black-friday-lab' } as const;
+const MANAGED_BY = { key: 'managed_by', value: 'black-friday-lab' } as const;
 
 const PRIORITY: Record<string, string> = { page: 'ALERT_DEF_PRIORITY_P1', ticket: 'ALERT_DEF_PRIORITY_P3' };
 
@@ -104,7 +104,7 @@ export const AlertDef = z.strictObject({
 });
 export type AlertDef = z.infer<typeof AlertDef>;
 
-export const AlertsFile = z.strictObject({
+const AlertsFile = z.strictObject({
   generatedFrom: z.string(),
   command: z.string(),
   renderedForMinute: z.string(),
@@ -131,7 +131,7 @@ const durationMs = (text: string): number => {
 };
 
 /** The threshold in `expr` and the query Coralogix evaluates against it. */
-export function splitThreshold(expr: string): { promql: string; threshold: number; conditionType: string } {
+function splitThreshold(expr: string): { promql: string; threshold: number; conditionType: string } {
   const text = expr.trim();
   // The last comparison: `> 14.4 * 0.01`, `>= 2`, `> 4000` (a number, or a product of two).
   const match = /(>=|>)\s*(\d+(?:\.\d+)?)(?:\s*\*\s*(\d+(?:\.\d+)?))?\s*$/.exec(text);
@@ -148,7 +148,7 @@ export function splitThreshold(expr: string): { promql: string; threshold: numbe
 const oneLine = (s: string | undefined) => (s ?? '').replace(/\s+/g, ' ').trim();
 
 /** The Coralogix definitions of the lab's alert rules (the 60 s rendering). */
-export function renderCoralogixAlerts(rulesYaml = renderRules(SHIPPED_MINUTE_MS)): AlertsFile {
+function renderCoralogixAlerts(rulesYaml = renderRules(SHIPPED_MINUTE_MS)): AlertsFile {
   const rules = Rules.parse(parseYaml(rulesYaml));
   const alertDefs: AlertDef[] = [];
   let minute = '';

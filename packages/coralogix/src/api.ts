@@ -21,7 +21,7 @@ import type { AlertDef } from './alerts.js';
 
 export const alertsApiBase = (domain: string) => `https://api.${domain}/mgmt/openapi/latest/alerts/alerts-general/v3`;
 
-export class CoralogixApiError extends Error {}
+class CoralogixApiError extends Error {}
 
 interface Existing {
   id: string;
@@ -35,7 +35,7 @@ export interface ApplyResult {
 }
 
 /** Is everything `wanted` sets the same in `actual` (which may carry defaults and more)? */
-export function sameDefinition(wanted: unknown, actual: unknown): boolean {
+function sameDefinition(wanted: unknown, actual: unknown): boolean {
   if (Array.isArray(wanted))
     return Array.isArray(actual) && wanted.length === actual.length && wanted.every((w, i) => sameDefinition(w, actual[i]));
   if (wanted && typeof wanted === 'object') {

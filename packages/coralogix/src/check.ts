@@ -41,7 +41,7 @@ const nowNs = () => String(BigInt(Date.now()) * 1_000_000n);
 const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
 
 /** The three requests, each with one item. */
-export function checkRequests(settings: CheckSettings): Record<OtlpSignal, Record<string, unknown>> {
+function checkRequests(settings: CheckSettings): Record<OtlpSignal, Record<string, unknown>> {
   const resource = {
     attributes: [
       str('service.name', CHECK_SERVICE),

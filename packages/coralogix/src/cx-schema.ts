@@ -22,7 +22,7 @@ const run = promisify(execFile);
 
 export const CX_API_VERSION = '1.9.2';
 /** The crate's sha256 as crates.io published it (its index's `cksum`), pinned here too. */
-export const CX_API_SHA256 = 'cc324d0062a9c462c829100c4b62a22f22251864588ff5f8a38e8a7d9960974c';
+const CX_API_SHA256 = 'cc324d0062a9c462c829100c4b62a22f22251864588ff5f8a38e8a7d9960974c';
 const CRATE = 'cx-api';
 const CRATE_URL = `https://static.crates.io/crates/${CRATE}/${CRATE}-${CX_API_VERSION}.crate`;
 const INDEX_URL = `https://index.crates.io/cx/-a/${CRATE}`;
@@ -305,7 +305,7 @@ function derives(attrs: string[], what: 'Message' | 'Oneof' | 'Enumeration'): bo
 }
 
 /** protoc's lowerCamelCase: drop each `_`, upper-casing the character after it. */
-export function protoJsonName(name: string): string {
+function protoJsonName(name: string): string {
   let out = '';
   let upper = false;
   for (const c of name) {

@@ -19,13 +19,13 @@ export const JAEGER = { type: 'jaeger', uid: 'jaeger' } as const;
 
 /** The spanmetrics connector's metrics as Prometheus's OTLP receiver names them. */
 export const CALLS = 'traces_span_metrics_calls_total';
-export const DURATION_BUCKET = 'traces_span_metrics_duration_milliseconds_bucket';
+const DURATION_BUCKET = 'traces_span_metrics_duration_milliseconds_bucket';
 
 /** The frontend's 5 s timeout on recommendations: where the incident's p95 ends up. */
 export const RECOMMENDATIONS_TIMEOUT_MS = 5000;
 
 /** A series selector from label matchers written as PromQL: `{a="x", b=~"y"}`. */
-export const selector = (...matchers: string[]): string => `{${matchers.join(', ')}}`;
+const selector = (...matchers: string[]): string => `{${matchers.join(', ')}}`;
 
 /** `sum by (labels) (rate(metric{...}[$__rate_interval]))`. */
 export const rateBy = (metric: string, labels: string[], matchers: string[]): string =>

@@ -122,7 +122,7 @@ export function annotate(ctx: { state: { span?: Span } }, attributes: Attributes
 }
 
 /** PostgreSQL's query_canceled (57014) for a statement that ran past statement_timeout. */
-export function isStatementTimeout(error: unknown): boolean {
+function isStatementTimeout(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown } | undefined;
   return e?.code === '57014' && /statement timeout/.test(String(e.message));
 }

@@ -37,7 +37,7 @@ const PARSER_ERRORS: Record<string, [number, string]> = {
  * space in the path, a broken header line) gets the same JSON error as any other bad
  * request, instead of Node's bodiless 400; the connection is closed after it.
  */
-export function answerUnparsableRequest(service: string) {
+function answerUnparsableRequest(service: string) {
   return (error: Error & { code?: string }, socket: Duplex): void => {
     if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './lab.js';
 
-export const ALERT_RULES_SOURCE = path.join(REPO_ROOT, 'observability/alerts/black-friday.rules.yaml');
+const ALERT_RULES_SOURCE = path.join(REPO_ROOT, 'observability/alerts/black-friday.rules.yaml');
 /** The rendering that ships (Compose, Kubernetes): 60 s demo minutes. */
 export const SHIPPED_RULES = path.join(REPO_ROOT, 'observability/prometheus/black-friday.rules.yaml');
 export const SHIPPED_MINUTE_MS = 60_000;

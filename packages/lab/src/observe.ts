@@ -73,7 +73,7 @@ export interface ObserveStack {
 const script = (name: string) => path.join(REPO_ROOT, 'scripts', name);
 
 /** Builds what is missing (minutes the first time) and returns the three binaries. */
-export async function observeBinaries(
+async function observeBinaries(
   onProgress: (line: string) => void = () => {},
 ): Promise<Record<'collector' | 'prometheus' | 'jaeger', string>> {
   onProgress('observe: checking the collector, Prometheus and Jaeger in the tools cache (the first build takes several minutes)...');

@@ -4,13 +4,13 @@ import { AlwaysOnSampler, ParentBasedSampler, type Sampler, type SamplingResult 
 import { labMeter } from './metrics.js';
 
 /** Baggage entries the load generator sends, recorded on every span of every service. */
-export const BAGGAGE_ATTRIBUTES = ['traffic.type', 'demo.minute'] as const;
+const BAGGAGE_ATTRIBUTES = ['traffic.type', 'demo.minute'] as const;
 
 /**
  * Maps `host:port` to the lab service listening there: from each `<SERVICE>_URL`
  * variable, DESIGN.md's localhost ports, and Compose/Kubernetes host names.
  */
-export function peerTable(env: NodeJS.ProcessEnv = process.env): Map<string, string> {
+function peerTable(env: NodeJS.ProcessEnv = process.env): Map<string, string> {
   const peers = new Map<string, string>();
   for (const [name, port] of Object.entries(SERVICE_PORTS) as [ServiceName, number][]) {
     for (const host of ['localhost', '127.0.0.1', name]) peers.set(`${host}:${port}`, name);
@@ -28,7 +28,7 @@ export function peerTable(env: NodeJS.ProcessEnv = process.env): Map<string, str
 }
 
 /** `peer.service` of a client span, from the attributes it starts with. */
-export function peerService(attributes: Attributes, peers: Map<string, string>): string | undefined {
+function peerService(attributes: Attributes, peers: Map<string, string>): string | undefined {
   const system = attributes['db.system.name'] ?? attributes['db.system'];
   if (system === 'postgresql') return 'postgresql';
   if (system === 'redis') return 'redis';

@@ -56,7 +56,7 @@ function attributes(list: KeyValue[] | undefined): Record<string, unknown> {
 }
 
 /** Flattens an OTLP/JSON ExportTraceServiceRequest. */
-export function flattenTraces(request: unknown): ReceivedSpan[] {
+function flattenTraces(request: unknown): ReceivedSpan[] {
   const spans: ReceivedSpan[] = [];
   const resourceSpans = (request as { resourceSpans?: unknown[] })?.resourceSpans ?? [];
   for (const rs of resourceSpans as { resource?: { attributes?: KeyValue[] }; scopeSpans?: { spans?: unknown[] }[] }[]) {

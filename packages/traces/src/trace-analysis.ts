@@ -26,7 +26,7 @@ export interface WaterfallRow {
 const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
 
 /** Who calls whom: each client span's service → its peer.service, and cross-service parent links. */
-export function callEdges(spans: ReceivedSpan[]): [string, string][] {
+function callEdges(spans: ReceivedSpan[]): [string, string][] {
   const byId = new Map(spans.map((s) => [s.spanId, s]));
   const edges = new Set<string>();
   for (const span of spans) {

@@ -16,7 +16,7 @@ const AddItem = z.object({
 const key = (cartId: string) => `cart:${cartId}`;
 
 /** Most units of one product a cart line holds (shipping and checkout accept up to 99). */
-export const MAX_LINE_QUANTITY = 99;
+const MAX_LINE_QUANTITY = 99;
 
 /**
  * Adds to a line atomically: the line-count limit and the per-line cap are checked and
@@ -56,7 +56,7 @@ type CartRedis = Redis & {
  * One Redis hash per cart: `q:<product>` holds the quantity, `i:<product>` the price and
  * name the shopper saw. Every write renews the cart's TTL.
  */
-export async function readCart(redis: Redis, cartId: string): Promise<Cart> {
+async function readCart(redis: Redis, cartId: string): Promise<Cart> {
   const fields = await redis.hgetall(key(cartId));
   const items: CartItem[] = [];
   for (const [field, value] of Object.entries(fields)) {

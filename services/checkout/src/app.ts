@@ -90,7 +90,7 @@ const isUniqueViolation = (error: unknown) => (error as { code?: string })?.code
  * Writes the order and its items in one transaction, priced from the catalogue. With an
  * idempotency key, a retried request returns the order the first one created.
  */
-export async function createOrder(
+async function createOrder(
   db: Knex,
   input: CreateOrder,
   key: string | undefined,

@@ -28,7 +28,7 @@ const ConvertQuery = z.object({
 });
 
 /** Converts an amount between currencies, rounded to the target currency's minor unit. */
-export function convert(amount: number, from: Currency, to: Currency): { converted: number; rate: number } {
+function convert(amount: number, from: Currency, to: Currency): { converted: number; rate: number } {
   const fromRate = RATES[from];
   const toRate = RATES[to];
   if (fromRate === undefined || toRate === undefined) throw unprocessable(`cannot convert ${from} to ${to}`);

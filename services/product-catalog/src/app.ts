@@ -25,7 +25,7 @@ const RecommendationsQuery = z.object({
 const ProductId = z.coerce.number().int().positive().max(2_147_483_647);
 
 /** Active products of a category, in id order (served by idx_products_category_active). */
-export async function listProducts(db: Knex, query: z.infer<typeof ListQuery>): Promise<Product[]> {
+async function listProducts(db: Knex, query: z.infer<typeof ListQuery>): Promise<Product[]> {
   const q = db('products').select(COLUMNS).where({ is_active: true });
   if (query.category) q.andWhere({ category: query.category });
   return (await q.orderBy('id').limit(query.limit).offset(query.offset)) as Product[];

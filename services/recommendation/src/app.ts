@@ -28,13 +28,7 @@ export const HISTORY_WINDOW = 4_000;
  * order history. `costMs` is a server-side wait inside the same statement (the incident
  * knob), so the pg span shows the whole time and the connection stays busy for it.
  */
-export async function boughtTogether(
-  db: Knex,
-  category: string,
-  limit: number,
-  costMs = 0,
-  connection?: unknown,
-): Promise<Recommendation[]> {
+async function boughtTogether(db: Knex, category: string, limit: number, costMs = 0, connection?: unknown): Promise<Recommendation[]> {
   const query = db.raw<{ rows: Recommendation[] }>(
     `WITH cost AS MATERIALIZED (SELECT pg_sleep(?::float8 / 1000)),
      pairs AS (

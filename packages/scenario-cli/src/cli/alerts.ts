@@ -45,7 +45,7 @@ const RulesResponse = z.object({
 });
 
 /** The alerting rules a Prometheus evaluates, with their current state. */
-export async function fetchAlertRules(prometheus: string, timeoutMs = 3_000): Promise<RuleInfo[]> {
+async function fetchAlertRules(prometheus: string, timeoutMs = 3_000): Promise<RuleInfo[]> {
   const response = await fetch(`${prometheus}/api/v1/rules?type=alert`, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`GET /api/v1/rules answered ${response.status}`);
   const parsed = RulesResponse.safeParse(await response.json());

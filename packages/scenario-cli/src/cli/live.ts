@@ -15,7 +15,7 @@ export function minuteLine(row: MinuteRow, minutes: number): string {
   return `min ${String(row.minute).padStart(2)}/${minutes - 1}${label.padEnd(18).slice(0, 18)} ${TRAFFIC_CLASSES.map((c) => cell(c, row.traffic[c])).join(' | ')}`;
 }
 
-export function progressLine(p: Progress): string {
+function progressLine(p: Progress): string {
   const width = 20;
   const filled = Math.round(p.fraction * width);
   return `  min ${p.minute}/${p.minutes - 1} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(p.fraction * 100).toFixed(0).padStart(3)}%  sent ${p.sent}  in flight ${p.inFlight}`;

@@ -11,7 +11,7 @@ import { OtlpReceiver } from '@bfl/traces/otlp-receiver';
 import { exampleFailedCheckout, summarizeTraces, type TraceSummary, type WaterfallRow, waterfall } from '@bfl/traces/trace-analysis';
 
 /** The ten services of DESIGN.md and the two datastores. */
-export const EXPECTED_SERVICES = [
+const EXPECTED_SERVICES = [
   'ad',
   'cart',
   'checkout',
@@ -27,7 +27,7 @@ export const EXPECTED_SERVICES = [
 ];
 
 /** DESIGN.md's call graph, caller → callee. */
-export const CALL_GRAPH: [string, string][] = [
+const CALL_GRAPH: [string, string][] = [
   ['load-generator', 'frontend'],
   ['frontend', 'cart'],
   ['cart', 'redis'],

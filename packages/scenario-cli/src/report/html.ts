@@ -88,7 +88,7 @@ ${rows}</table>`;
 }
 
 /** The report as one self-contained HTML page (Chart.js inlined, no network needed). */
-export function renderHtml(report: Report): string {
+function renderHtml(report: Report): string {
   // chart.js exports no subpath for its browser bundle; it sits beside the CommonJS entry.
   const chartJs = readFileSync(path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
   const title = `${report.scenario} — ${report.ok ? 'PASS' : 'FAIL'}`;

@@ -4,7 +4,7 @@ import type { ClassRow, ExpectationResult, Report } from './schema.js';
 
 export type { ExpectationResult, Report } from './schema.js';
 
-export function metricOf(row: ClassRow, metric: Metric): number {
+function metricOf(row: ClassRow, metric: Metric): number {
   if (metric === 'achievedOverTarget') return row.targetRps > 0 ? row.achievedRps / row.targetRps : 1;
   return row[metric];
 }

@@ -3,7 +3,7 @@ import { z } from '@bfl/kit';
 /** The JSON report's contract (DESIGN.md): what `--json FILE` writes and the checks read. */
 
 /** One alert's verdict (`--verify-alerts`): filled in by the scenario CLI, read back by the checks. */
-export const AlertResultSchema = z.object({
+const AlertResultSchema = z.object({
   name: z.string(),
   expected: z.object({ firingBy: z.number().int().nullable(), resolvedBy: z.number().int().nullable() }),
   /** The first demo minute in which the alert was `firing`; null: it never fired. */
@@ -19,7 +19,7 @@ export const AlertResultSchema = z.object({
 export type AlertResult = z.infer<typeof AlertResultSchema>;
 
 /** The row of one traffic class in one demo minute. */
-export const ClassRowSchema = z.object({
+const ClassRowSchema = z.object({
   targetRps: z.number().min(0),
   achievedRps: z.number().min(0),
   requests: z.number().int().min(0),
@@ -47,7 +47,7 @@ export const ClassRowSchema = z.object({
 });
 export type ClassRow = z.infer<typeof ClassRowSchema>;
 
-export const ExpectationResultSchema = z.object({
+const ExpectationResultSchema = z.object({
   name: z.string(),
   ok: z.boolean(),
   /** The measured value that decides: the worst one over the selected minutes. */

@@ -101,7 +101,7 @@ export async function sharedState(action: 'status' | 'stop', redisUrl: string): 
  * the knobs go through the load-generator service's control API, which writes them to
  * Redis. Refreshed every second; the answer says when someone asked the run to stop.
  */
-export class KnobRelay implements KnobChannel {
+class KnobRelay implements KnobChannel {
   private state?: Omit<ScenarioState, 'updatedAt'>;
   private timer?: NodeJS.Timeout;
 

@@ -5,7 +5,7 @@ import { z } from '@bfl/kit';
 import { parse as parseYaml } from 'yaml';
 
 /** Where the bundled scenarios live (services/load-generator/scenarios). */
-export const SCENARIO_DIR = path.resolve(__dirname, '../../scenarios');
+const SCENARIO_DIR = path.resolve(__dirname, '../../scenarios');
 
 export const TRAFFIC_CLASSES = ['baseline', 'demo'] as const;
 export type TrafficClass = (typeof TRAFFIC_CLASSES)[number];
@@ -71,7 +71,7 @@ const ScenarioAlert = z
   .refine((a) => a.firingBy !== null || a.resolvedBy === null, { message: 'an alert that must never fire has no resolvedBy' });
 export type ScenarioAlert = z.infer<typeof ScenarioAlert>;
 
-export const ScenarioSchema = z
+const ScenarioSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'name: lower-case letters, digits and dashes'),
     description: z.string().default(''),

@@ -55,7 +55,7 @@ function idleScenario(base: Scenario, rpm: number): Scenario {
  * The runner as a long-running service: baseline traffic by default, and a scenario on
  * demand through the control API.
  */
-export class Controller {
+class Controller {
   state: State = 'idle';
   private run?: { scenario: Scenario; runner: ScenarioRun; abort: AbortController; done: Promise<void>; startedAt: string };
   private idle?: { abort: AbortController; done: Promise<void> };
