@@ -81,10 +81,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** The report's type, derived from its zod schema (the JSON the runner writes); `traces` is the summary's fields read here. */
-type Report = Omit<import('../services/load-generator/src/report/schema.js').Report, 'traces'> & {
-  traces?: { services: string[]; maxDepth: number; attributeCoverage: Record<string, number>; example?: { rows: unknown[] } };
-};
+/** The report's type, derived from its zod schema (the JSON the runner writes). */
+type Report = import('../services/load-generator/src/report/schema.js').Report;
 
 interface PromVector {
   metric: Record<string, string>;

@@ -1,27 +1,5 @@
+import type { TraceSummary, WaterfallRow } from '@bfl/load-generator/report-schema';
 import { byTrace, OTLP_SPAN_KIND, type ReceivedSpan, traceDepth } from './otlp-receiver.js';
-
-/** The `traces` section of the scenario report (DESIGN.md). */
-export interface TraceSummary {
-  services: string[];
-  edges: [string, string][];
-  maxDepth: number;
-  spans: number;
-  traces: number;
-  attributeCoverage: Record<string, number>;
-  /** Error rate per traffic class, computed from the frontend's server spans. */
-  frontendErrorRate: Record<string, number>;
-}
-
-/** A span of the example waterfall. */
-export interface WaterfallRow {
-  service: string;
-  name: string;
-  depth: number;
-  startMs: number;
-  durationMs: number;
-  error: boolean;
-  detail?: string;
-}
 
 const ms = (ns: bigint) => Number(ns / 1000n) / 1000;
 

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { ExpectationResult } from '@bfl/load-generator/report';
+import type { TracesSection } from '@bfl/load-generator/report-schema';
 import type { MinuteRow } from '@bfl/load-generator/runner';
 import { OtlpReceiver } from '@bfl/traces/otlp-receiver';
-import { exampleFailedCheckout, summarizeTraces, type TraceSummary, type WaterfallRow, waterfall } from '@bfl/traces/trace-analysis';
+import { exampleFailedCheckout, summarizeTraces, waterfall } from '@bfl/traces/trace-analysis';
 
 /** The ten services of DESIGN.md and the two datastores. */
 const EXPECTED_SERVICES = [
@@ -42,11 +43,6 @@ const CALL_GRAPH: [string, string][] = [
   ['frontend', 'checkout'],
   ['checkout', 'postgresql'],
 ];
-
-export interface TracesSection extends TraceSummary {
-  receiver: string;
-  example?: { traceId: string; rows: WaterfallRow[] };
-}
 
 /**
  * The receiving end, run in a worker thread (verify-worker.ts) so that decoding a few

@@ -63,13 +63,8 @@ function alertTable(report: Report): string {
 ${rows}</table>`;
 }
 
-interface Waterfall {
-  traceId: string;
-  rows: { service: string; name: string; depth: number; startMs: number; durationMs: number; error: boolean; detail?: string }[];
-}
-
 /** One failed checkout trace as a waterfall: a bar per span, offset by its start. */
-function waterfallHtml(example: Waterfall | undefined): string {
+function waterfallHtml(example: NonNullable<Report['traces']>['example']): string {
   if (!example) return '';
   const total = Math.max(...example.rows.map((r) => r.startMs + r.durationMs), 1);
   const rows = example.rows
@@ -125,7 +120,7 @@ ${alertTable(report)}
 ${expectationList(report)}
 <h2>Minutes</h2>
 ${minuteTable(report)}
-${waterfallHtml((report.traces as { example?: Waterfall } | undefined)?.example)}
+${waterfallHtml(report.traces?.example)}
 <script>${chartJs}</script>
 <script id="report-data" type="application/json">${scriptJson(report)}</script>
 <script>

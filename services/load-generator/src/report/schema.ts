@@ -60,6 +60,39 @@ const ExpectationResultSchema = z.object({
 });
 export type ExpectationResult = z.infer<typeof ExpectationResultSchema>;
 
+/** A span of the example waterfall (`traces.example`). */
+const WaterfallRowSchema = z.object({
+  service: z.string(),
+  name: z.string(),
+  depth: z.number().int().min(0),
+  startMs: z.number(),
+  durationMs: z.number(),
+  error: z.boolean(),
+  detail: z.string().optional(),
+});
+export type WaterfallRow = z.infer<typeof WaterfallRowSchema>;
+
+/** What the spans of a run show (the trace analysis's summary). */
+const TraceSummarySchema = z.object({
+  services: z.array(z.string()),
+  edges: z.array(z.tuple([z.string(), z.string()])),
+  maxDepth: z.number().int().min(0),
+  spans: z.number().int().min(0),
+  traces: z.number().int().min(0),
+  /** Share of spans that carry each story attribute (0-1). */
+  attributeCoverage: z.record(z.string(), z.number().min(0).max(1)),
+  /** Error rate per traffic class, computed from the frontend's server spans. */
+  frontendErrorRate: z.record(z.string(), z.number().min(0).max(1)),
+});
+export type TraceSummary = z.infer<typeof TraceSummarySchema>;
+
+/** With --verify-traces: the summary, where the spans were received, and a failed checkout's waterfall. */
+const TracesSectionSchema = TraceSummarySchema.extend({
+  receiver: z.string(),
+  example: z.object({ traceId: z.string(), rows: z.array(WaterfallRowSchema) }).optional(),
+});
+export type TracesSection = z.infer<typeof TracesSectionSchema>;
+
 export const ReportSchema = z.object({
   scenario: z.string(),
   minuteMs: z.number().int().positive(),
@@ -79,7 +112,8 @@ export const ReportSchema = z.object({
     }),
   ),
   expectations: z.array(ExpectationResultSchema),
-  traces: z.unknown().optional(),
+  /** With --verify-traces. */
+  traces: TracesSectionSchema.optional(),
   /** With --verify-alerts: what each alert of the scenario did. */
   alerts: z.array(AlertResultSchema).optional(),
 });
