@@ -6,7 +6,11 @@
  * Compose build's (the classic builder), pushed to the cluster's registry under several
  * tags, as GHCR holds them for the real host:
  *
- *   r1, r2       the lab as built (the same images under two release tags)
+ *   r1           the lab as built from PRE_MOVE_COMMIT, the last commit before the code moved
+ *                into packages by concern (services/kit/... became packages/...): the
+ *                manual rollback to it shows a release built before the move still
+ *                deploys and validates
+ *   r2           the lab as built from this tree
  *   r-nopull     never pushed: no image can be pulled
  *   r-unready    recommendation's image runs a process that never answers: its pods never
  *                become ready, the rollout makes no progress
@@ -72,6 +76,20 @@ async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run(cluster.KUBECTL, ['--kubeconfig', cluster.KUBECONFIG, ...args], { maxBuffer: 64 * 1024 * 1024 });
   return stdout;
 }
+/** Where the running cart image keeps the kit: services/kit before the move, packages/kit after. */
+const kitLayout = async () =>
+  (
+    await kubectl(
+      'exec',
+      '-n',
+      NAMESPACE,
+      'deploy/cart',
+      '--',
+      'node',
+      '-e',
+      "console.log(['services/kit', 'packages/kit'].filter((d) => require('node:fs').existsSync('/app/' + d)).join(' '))",
+    )
+  ).trim();
 const kubectlJson = async (...args: string[]): Promise<Json> => JSON.parse(await kubectl(...args, '-o', 'json'));
 
 interface Run {
@@ -190,6 +208,8 @@ function cpuSeconds(): Record<string, number> {
 // ---------------------------------------------------------------- images --
 
 const COMPOSE_FILES = 'compose.yaml:compose.otel.yaml';
+/** r1's source: main before the packages-by-concern move (its images keep services/kit). */
+const PRE_MOVE_COMMIT = 'bc3b1dba1a267170234010dad2cbf203fd65fb3f';
 /** Images the manifests name outside REGISTRY: pushed under their own path (docker.io/library/... for one-word names). */
 function upstreamImages(): string[] {
   const manifests = readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8') + readFileSync(path.join(ROOT, 'compose.otel.yaml'), 'utf8');
@@ -220,36 +240,53 @@ async function pushImages() {
     IMAGE_TAG: 'r1',
   };
   for (const name of ['LAB_CONTROL_TOKEN', 'CORALOGIX_PRIVATE_KEY', 'OTELCOL_EXTRA_CONFIG', 'COMPOSE_PROFILES']) delete env[name];
-  await must('docker', ['compose', '-p', 'bfl-k8s-test', '--parallel', '1', 'build', ...nodeServices], env);
+  // r1 from the commit before the move, its own Dockerfile and Compose file; r2 from here.
+  const commit = await run('git', ['rev-parse', '--verify', '--quiet', `${PRE_MOVE_COMMIT}^{commit}`], { cwd: ROOT }).then(
+    (r) => r.stdout.trim(),
+    () => {
+      throw new Error(`r1 is built from commit ${PRE_MOVE_COMMIT}, which this clone lacks (a shallow clone?): git fetch --unshallow`);
+    },
+  );
+  const old = mkdtempSync(path.join(work, 'pre-move-'));
+  await must('bash', ['-c', `git archive ${commit} | tar -x -C '${old}'`]);
+  const oldFiles = COMPOSE_FILES.split(':')
+    .map((file) => path.join(old, file))
+    .join(':');
+  await must('docker', ['compose', '-p', 'bfl-k8s-test', '--project-directory', old, '--parallel', '1', 'build', ...nodeServices], {
+    ...env,
+    COMPOSE_FILE: oldFiles,
+  });
+  await must('docker', ['compose', '-p', 'bfl-k8s-test', '--parallel', '1', 'build', ...nodeServices], { ...env, IMAGE_TAG: 'r2' });
   timings.build = Date.now() - started;
   for (const image of upstreamImages()) {
     await docker('tag', image, `${registry}/${registryPath(image)}`);
     await docker('push', '-q', `${registry}/${registryPath(image)}`);
   }
   for (const name of nodeServices) {
-    const r1 = `${registry}/bfl/${name}:r1`;
-    await docker('push', '-q', r1);
-    for (const tag of ['r2', 'r-unready', 'r-invalid']) {
+    await docker('push', '-q', `${registry}/bfl/${name}:r1`);
+    const r2 = `${registry}/bfl/${name}:r2`;
+    await docker('push', '-q', r2);
+    for (const tag of ['r-unready', 'r-invalid']) {
       if ((tag === 'r-unready' && name === 'recommendation') || (tag === 'r-invalid' && name === 'cart')) continue;
-      await docker('tag', r1, `${registry}/bfl/${name}:${tag}`);
+      await docker('tag', r2, `${registry}/bfl/${name}:${tag}`);
       await docker('push', '-q', `${registry}/bfl/${name}:${tag}`);
     }
   }
   // Runs, never listens: no /health, never ready.
-  await derive(`${registry}/bfl/recommendation:r1`, `${registry}/bfl/recommendation:r-unready`, [
+  await derive(`${registry}/bfl/recommendation:r2`, `${registry}/bfl/recommendation:r-unready`, [
     'node',
     '-e',
     'setInterval(() => {}, 1 << 30)',
   ]);
   // Serves /health, but Redis is unreachable: /ready answers 503 and carts fail.
-  await derive(`${registry}/bfl/cart:r1`, `${registry}/bfl/cart:r-invalid`, [
+  await derive(`${registry}/bfl/cart:r2`, `${registry}/bfl/cart:r-invalid`, [
     'sh',
     '-c',
     'REDIS_URL=redis://127.0.0.1:9 exec node --require @bfl/telemetry/preload dist/main.js',
   ]);
   timings.images = Date.now() - started;
   log(
-    `images built (${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
+    `images built (r1 from ${commit.slice(0, 7)}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
   );
 }
 
@@ -358,12 +395,15 @@ describe('deploy, roll back and validate on a real Kubernetes', () => {
     expect(result.output).toContain('rolled back to r1 (was: r2); validation passed');
     await expectAllOn('r1');
     expect(record()).toMatchObject({ current: 'r1', previous: 'r2' });
+    // r1 is a release built before the move: its image still has services/kit.
+    expect(await kitLayout()).toBe('services/kit');
     result = await script('rollback.sh', {}, ['r2']);
     expect(result.code, result.output).toBe(0);
     expect(result.output).toContain('rolled back to r2 (was: r1); validation passed');
     await expectAllOn('r2');
     expect(record()).toMatchObject({ current: 'r2', previous: 'r1' });
-    log('manual rollback: r2 -> r1 (previous), then r1 -> r2 (named)');
+    expect(await kitLayout()).toBe('packages/kit');
+    log('manual rollback: r2 -> r1 (previous, built before the move), then r1 -> r2 (named)');
   });
 
   it('Coralogix on: the Secret and the collector as the cluster has them, the test domain resolving in the cluster', {
