@@ -5,26 +5,10 @@
  * Dockerfile; test/production-install.test.ts and the Compose test check the installed
  * layout and the real images.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, RUNTIME_PACKAGES, workspaces } from './workspaces';
-
-/** Every .ts file under DIR. */
-function sources(dir: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return entries.flatMap((entry) => {
-    const full = path.join(dir, entry);
-    if (statSync(full).isDirectory()) return entry === 'node_modules' || entry === 'dist' ? [] : sources(full);
-    return entry.endsWith('.ts') ? [full] : [];
-  });
-}
+import { ROOT, RUNTIME_PACKAGES, scratchTree, tsFiles, workspaces } from './workspaces';
 
 /** The module specifiers a file imports, requires or re-exports. */
 function specifiers(file: string): string[] {
@@ -50,7 +34,7 @@ function violations(root: string): string[] {
       for (const name of Object.keys(manifest[field] ?? {}))
         if (dev.some((d) => d.name === name)) problems.push(`${w.dir}/package.json: ${field} has the developer tool ${name}`);
     }
-    for (const file of sources(path.join(root, w.dir, 'src'))) {
+    for (const file of tsFiles(path.join(root, w.dir, 'src'))) {
       for (const spec of specifiers(file)) {
         const target = spec.startsWith('.')
           ? dev.find((d) => path.resolve(path.dirname(file), spec).startsWith(path.join(root, d.dir) + path.sep))
@@ -75,14 +59,11 @@ describe('runtime and developer tools', () => {
     expect(violations(ROOT)).toEqual([]);
   });
 
-  const scratch = mkdtempSync(path.join(tmpdir(), 'architecture-'));
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const scratch = scratchTree('architecture-');
+  afterAll(scratch.remove);
 
   it('the check fails on a runtime package that imports a developer tool (the check can fail)', () => {
-    const write = (file: string, text: string) => {
-      mkdirSync(path.dirname(path.join(scratch, file)), { recursive: true });
-      writeFileSync(path.join(scratch, file), text);
-    };
+    const { write } = scratch;
     write('packages/kit/package.json', JSON.stringify({ name: '@bfl/kit', dependencies: { '@bfl/lab': '0.1.0' } }));
     write(
       'packages/kit/src/index.ts',
@@ -92,7 +73,7 @@ describe('runtime and developer tools', () => {
     write('packages/traces/package.json', JSON.stringify({ name: '@bfl/traces' }));
     write('services/cart/package.json', JSON.stringify({ name: '@bfl/cart' }));
     write('services/cart/src/app.ts', "import type { Lab } from '@bfl/lab/observe';\n");
-    expect(violations(scratch)).toEqual([
+    expect(violations(scratch.root)).toEqual([
       'packages/kit/package.json: dependencies has the developer tool @bfl/lab',
       'packages/kit/src/index.ts imports @bfl/lab (the developer tool @bfl/lab)',
       'packages/kit/src/index.ts imports ../../traces/src/otlp-receiver.js (the developer tool @bfl/traces)',

@@ -5,25 +5,10 @@
  * names its parameter and return types.) Package entry points (index.ts) re-export and
  * are not checked themselves.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from './workspaces';
-
-function files(dir: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return entries.flatMap((entry) => {
-    const full = path.join(dir, entry);
-    if (statSync(full).isDirectory()) return entry === 'node_modules' || entry === 'dist' ? [] : files(full);
-    return entry.endsWith('.ts') && !entry.endsWith('.d.ts') ? [full] : [];
-  });
-}
+import { ROOT, scratchTree, tsFiles } from './workspaces';
 
 const EXPORTED_VALUE = /^export\s+(?:declare\s+)?(?:async\s+)?(?:const|let|function\*?|class|abstract class|enum)\s+([A-Za-z_$][\w$]*)/gm;
 const literal = (name: string) => name.replace(/\$/g, '\\$');
@@ -31,14 +16,14 @@ const literal = (name: string) => name.replace(/\$/g, '\\$');
 /** `file: name` for each exported value of the workspaces at ROOT that nothing else imports. */
 function unusedExports(root: string): string[] {
   const sources = ['packages', 'services'].flatMap((parent) =>
-    readdirSync(path.join(root, parent)).flatMap((ws) => files(path.join(root, parent, ws, 'src'))),
+    readdirSync(path.join(root, parent)).flatMap((ws) => tsFiles(path.join(root, parent, ws, 'src'))),
   );
   const everything = [
     ...sources,
     ...['packages', 'services'].flatMap((parent) =>
-      readdirSync(path.join(root, parent)).flatMap((ws) => files(path.join(root, parent, ws, 'test'))),
+      readdirSync(path.join(root, parent)).flatMap((ws) => tsFiles(path.join(root, parent, ws, 'test'))),
     ),
-    ...files(path.join(root, 'test')),
+    ...tsFiles(path.join(root, 'test')),
   ];
   const text = new Map(everything.map((f) => [f, readFileSync(f, 'utf8')]));
   const unused: string[] = [];
@@ -60,18 +45,15 @@ describe('exports', () => {
     expect(unusedExports(ROOT)).toEqual([]);
   });
 
-  const scratch = mkdtempSync(path.join(tmpdir(), 'exports-'));
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const scratch = scratchTree('exports-');
+  afterAll(scratch.remove);
 
   it('the check names an export nobody imports (the check can fail)', () => {
-    const write = (file: string, content: string) => {
-      mkdirSync(path.dirname(path.join(scratch, file)), { recursive: true });
-      writeFileSync(path.join(scratch, file), content);
-    };
+    const { write } = scratch;
     write('packages/kit/src/a.ts', 'export const used = 1;\nexport function lonely() {}\nexport interface Shape {}\n');
     write('packages/kit/src/index.ts', "export { used } from './a.js';\n");
     write('services/cart/src/app.ts', "import { used } from '@bfl/kit';\n");
-    mkdirSync(path.join(scratch, 'test'));
-    expect(unusedExports(scratch)).toEqual(['packages/kit/src/a.ts: lonely']);
+    mkdirSync(path.join(scratch.root, 'test'));
+    expect(unusedExports(scratch.root)).toEqual(['packages/kit/src/a.ts: lonely']);
   });
 });

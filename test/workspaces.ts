@@ -4,7 +4,8 @@
  * share. The runtime is the three shared packages and every service; any other
  * package under packages/ is a developer tool and never enters an image.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -57,3 +58,31 @@ export const devToolNames = (root = ROOT) =>
   workspaces(root)
     .filter((w) => !w.runtime)
     .map((w) => w.name);
+
+/** Every .ts source under DIR (no .d.ts, nothing under node_modules or dist); none when DIR is missing. */
+export function tsFiles(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.flatMap((entry) => {
+    const full = path.join(dir, entry);
+    if (statSync(full).isDirectory()) return entry === 'node_modules' || entry === 'dist' ? [] : tsFiles(full);
+    return entry.endsWith('.ts') && !entry.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+/** A throwaway tree for a check's can-fail case; `remove` it after the tests. */
+export function scratchTree(prefix: string) {
+  const root = mkdtempSync(path.join(tmpdir(), prefix));
+  return {
+    root,
+    write(file: string, text: string) {
+      mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+      writeFileSync(path.join(root, file), text);
+    },
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
