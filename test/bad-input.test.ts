@@ -692,7 +692,10 @@ function routesInSource(): string[] {
       ([, method, route]) => `${method!.toUpperCase()} ${route}`,
     );
   const common = routesOf('packages/kit/src/app.ts');
-  return SERVICES.flatMap((service) => [...common, ...routesOf(`services/${service}/src/app.ts`)].map((route) => `${service} ${route}`));
+  // The load generator's routes are its service's (src/service/app.ts); each shop service's in src/app.ts.
+  const appOf = (service: string) =>
+    service === 'load-generator' ? 'services/load-generator/src/service/app.ts' : `services/${service}/src/app.ts`;
+  return SERVICES.flatMap((service) => [...common, ...routesOf(appOf(service))].map((route) => `${service} ${route}`));
 }
 
 // ------------------------------------------------------------------ HTTP --
