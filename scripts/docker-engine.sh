@@ -112,9 +112,10 @@ ensure_compose() {
     local plugin=$PLUGIN_DIR/docker-compose cache binary have
     cache=${BFL_TOOLS_CACHE:-$HOME/.cache/black-friday-lab/tools}
     have=$(compose_version || true)
-    # A Compose of the user's (a system plugin, or their own file in the plugin
-    # directory, not a link into our cache) that is recent enough stays.
-    if [[ -n $have && ! -L $plugin ]] && version_at_least "$have" "$MIN_COMPOSE"; then
+    # A Compose of the user's (a system plugin, or their own file or link in the
+    # plugin directory, anything but a link into our cache) that is recent enough
+    # stays: another checkout's tools cache (BFL_TOOLS_CACHE) included.
+    if [[ -n $have ]] && [[ ! -L $plugin || $(readlink "$plugin") != "$cache"/* ]] && version_at_least "$have" "$MIN_COMPOSE"; then
         log "compose: Docker Compose v$have (${plugin%/*} or a system plugin directory); used as it is"
         return
     fi
@@ -122,7 +123,7 @@ ensure_compose() {
         die "$plugin is Docker Compose ${have:-of unknown version}, older than v$MIN_COMPOSE: update or remove it (this script then links the lab's build there)"
     fi
     if [[ -L $plugin && $(readlink "$plugin") != "$cache"/* ]]; then
-        die "$plugin links to $(readlink "$plugin") (Docker Compose ${have:-of unknown version}), not to the lab's tools cache: remove it or make it Compose v$MIN_COMPOSE or newer"
+        die "$plugin links to $(readlink "$plugin") (Docker Compose ${have:-of unknown version}, older than v$MIN_COMPOSE), not to the lab's tools cache: remove it or make it Compose v$MIN_COMPOSE or newer"
     fi
     binary=$(bash scripts/build-go-tools.sh docker-compose | sed -n 's/^docker-compose: //p')
     [[ -x $binary ]] || die "scripts/build-go-tools.sh did not produce docker-compose ($binary)"
