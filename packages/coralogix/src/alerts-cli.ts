@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '@bfl/lab/alert-rules';
+import { headerHelp } from '@bfl/lab/cli-help';
 import { alertsFileText, CORALOGIX_ALERTS_FILE, readCommittedAlerts } from './alerts.js';
 import { alertsApiBase, applyAlerts } from './api.js';
 
@@ -37,13 +38,7 @@ async function main(): Promise<number> {
     return fail(`${(error as Error).message} (see --help)`);
   }
   if (values.help) {
-    process.stdout.write(
-      `${readFileSync(__filename, 'utf8')
-        .split('\n')
-        .slice(1, 10)
-        .join('\n')
-        .replace(/^ \*\/?/gm, '')}\n`,
-    );
+    process.stdout.write(headerHelp(__filename, 10));
     return 0;
   }
   const relative = path.relative(REPO_ROOT, CORALOGIX_ALERTS_FILE);

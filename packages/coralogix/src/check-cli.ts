@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '@bfl/lab/alert-rules';
+import { headerHelp } from '@bfl/lab/cli-help';
 import { CHECK_SERVICE, checkIngress, ingressEndpoint } from './check.js';
 
 const NAME = 'coralogix:check';
@@ -27,13 +28,7 @@ function dotenv(file: string): Record<string, string> {
 
 async function main(): Promise<number> {
   if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
-    process.stdout.write(
-      `${readFileSync(__filename, 'utf8')
-        .split('\n')
-        .slice(1, 9)
-        .join('\n')
-        .replace(/^ \*\/?/gm, '')}\n`,
-    );
+    process.stdout.write(headerHelp(__filename, 9));
     return 0;
   }
   const unknown = process.argv.slice(2).filter((a) => a !== '--help' && a !== '-h');

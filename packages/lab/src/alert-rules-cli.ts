@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePromDuration, REPO_ROOT, renderRules, SHIPPED_MINUTE_MS, SHIPPED_RULES } from './alert-rules.js';
+import { headerHelp } from './cli-help.js';
 
 function main(): number {
   let args: ReturnType<typeof parse>;
@@ -21,13 +22,7 @@ function main(): number {
     return 2;
   }
   if (args.values.help) {
-    process.stdout.write(
-      `${readFileSync(__filename, 'utf8')
-        .split('\n')
-        .slice(1, 10)
-        .join('\n')
-        .replace(/^ \*\/?/gm, '')}\n`,
-    );
+    process.stdout.write(headerHelp(__filename, 10));
     return 0;
   }
   let minuteMs = SHIPPED_MINUTE_MS;
