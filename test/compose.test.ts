@@ -3,7 +3,7 @@
  * and their conversion by the real kompose (the source of the Kubernetes manifests).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -174,7 +174,7 @@ describe('kompose', () => {
     encoding: 'utf8',
   }).trim();
   const out = mkdtempSync(path.join(tmpdir(), 'kompose-'));
-  afterAll(() => undefined);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('converts compose.yaml + compose.otel.yaml with no error and no warning', async () => {
     if (!existsSync(kompose)) throw new Error(`kompose is not built (${kompose}): run npm run test-tools`);

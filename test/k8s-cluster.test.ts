@@ -9,7 +9,8 @@
  *   r1           the lab as built from PRE_MOVE_COMMIT, the last commit before the code moved
  *                into packages by concern (services/kit/... became packages/...): the
  *                manual rollback to it shows a release built before the move still
- *                deploys and validates
+ *                deploys and validates. Built once: kept between runs under a local tag
+ *                (bfl-k8s-test/pre-move-<service>:<commit>), as its source never changes
  *   r2           the lab as built from this tree
  *   r-nopull     never pushed: no image can be pulled
  *   r-unready    recommendation's image runs a process that never answers: its pods never
@@ -41,7 +42,7 @@ const TEST_NAMESPACE = 'bfl-k8s-test';
 const CORALOGIX_DOMAIN = 'eu2.coralogix.test';
 const nodeServices = Object.keys(SERVICE_PORTS) as ServiceName[];
 /** Short deadlines: a release that makes no progress fails in a minute, not ten. */
-const TIMEOUTS = { ROLLOUT_TIMEOUT: '150', PROGRESS_DEADLINE_SECONDS: '45', VALIDATE_TIMEOUT: '90', VALIDATE_INTERVAL: '3' };
+const TIMEOUTS = { ROLLOUT_TIMEOUT: '150', PROGRESS_DEADLINE_SECONDS: '45', VALIDATE_TIMEOUT: '60', VALIDATE_INTERVAL: '3' };
 const SCALE = 0.25;
 /** As in the Compose test: printed, not asserted (they time the host more than the story). */
 const HOST_TIMED = new Set(['baseline p95 250-500 ms every minute', 'demo minute 0 p95 400-700 ms']);
@@ -216,6 +217,10 @@ function upstreamImages(): string[] {
   return [...manifests.matchAll(/^\s+image: ([^$\s]+)$/gm)].map((m) => m[1] ?? '');
 }
 const registryPath = (image: string) => (image.includes('/') ? image : `library/${image}`);
+/** Where a pre-move image is kept between runs (a local tag, never pushed). */
+const preMoveImage = (name: ServiceName) => `bfl-k8s-test/pre-move-${name}:${PRE_MOVE_COMMIT.slice(0, 12)}`;
+/** Whether this run found the pre-move images kept by an earlier one. */
+let r1Kept = false;
 
 async function docker(...args: string[]) {
   return must('docker', args);
@@ -247,15 +252,24 @@ async function pushImages() {
       throw new Error(`r1 is built from commit ${PRE_MOVE_COMMIT}, which this clone lacks (a shallow clone?): git fetch --unshallow`);
     },
   );
-  const old = mkdtempSync(path.join(work, 'pre-move-'));
-  await must('bash', ['-c', `git archive ${commit} | tar -x -C '${old}'`]);
-  const oldFiles = COMPOSE_FILES.split(':')
-    .map((file) => path.join(old, file))
-    .join(':');
-  await must('docker', ['compose', '-p', 'bfl-k8s-test', '--project-directory', old, '--parallel', '1', 'build', ...nodeServices], {
-    ...env,
-    COMPOSE_FILE: oldFiles,
-  });
+  // The pre-move images are kept between runs under their commit (preMoveImage): the
+  // source never changes, so only the first run builds them.
+  const kept = await Promise.all(nodeServices.map((name) => runAll('docker', ['image', 'inspect', preMoveImage(name)])));
+  r1Kept = kept.every((r) => r.code === 0);
+  if (r1Kept) {
+    for (const name of nodeServices) await docker('tag', preMoveImage(name), `${registry}/bfl/${name}:r1`);
+  } else {
+    const old = mkdtempSync(path.join(work, 'pre-move-'));
+    await must('bash', ['-c', `git archive ${commit} | tar -x -C '${old}'`]);
+    const oldFiles = COMPOSE_FILES.split(':')
+      .map((file) => path.join(old, file))
+      .join(':');
+    await must('docker', ['compose', '-p', 'bfl-k8s-test', '--project-directory', old, '--parallel', '1', 'build', ...nodeServices], {
+      ...env,
+      COMPOSE_FILE: oldFiles,
+    });
+    for (const name of nodeServices) await docker('tag', `${registry}/bfl/${name}:r1`, preMoveImage(name));
+  }
   await must('docker', ['compose', '-p', 'bfl-k8s-test', '--parallel', '1', 'build', ...nodeServices], { ...env, IMAGE_TAG: 'r2' });
   timings.build = Date.now() - started;
   for (const image of upstreamImages()) {
@@ -286,7 +300,7 @@ async function pushImages() {
   ]);
   timings.images = Date.now() - started;
   log(
-    `images built (r1 from ${commit.slice(0, 7)}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
+    `images built (r1 from ${commit.slice(0, 7)}${r1Kept ? ', kept from an earlier run' : ''}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
   );
 }
 
