@@ -498,8 +498,10 @@ done
 # the earlier ones. Best effort: a module that fails here fails its build, which
 # explains it.
 prefetch() {
-    local tool FLAGS dir tags
-    for tool in "${pending[@]}"; do
+    local group tool FLAGS dir tags packages i
+    for group in "${groups[@]}"; do
+        read -ra packages <<<"${GROUP_MEMBERS[$group]}"
+        tool=${packages[0]}
         build_flags "$tool"
         if [[ -n ${TOOL_DIR[$tool]:-} ]]; then
             dir=${TOOL_DIR[$tool]}
@@ -510,7 +512,9 @@ prefetch() {
         fi
         tags=()
         [[ ${FLAGS[0]} != -tags=* ]] || tags=("${FLAGS[0]}")
-        (cd "$dir" && go list -mod=readonly "${tags[@]}" -deps -e "${PACKAGE[$tool]}") || true
+        # One go list per group: its packages are loaded once.
+        for i in "${!packages[@]}"; do packages[i]=${PACKAGE[${packages[i]}]}; done
+        (cd "$dir" && go list -mod=readonly "${tags[@]}" -deps -e "${packages[@]}") || true
     done >/dev/null 2>"$CACHE/prefetch.log"
 }
 if [[ ${#pending[@]} -gt 1 ]]; then
