@@ -221,8 +221,6 @@ const registryPath = (image: string) => (image.includes('/') ? image : `library/
 const PUSHES_AT_ONCE = 4;
 /** Where a pre-move image is kept between runs (a local tag, never pushed). */
 const preMoveImage = (name: ServiceName) => `bfl-k8s-test/pre-move-${name}:${PRE_MOVE_COMMIT.slice(0, 12)}`;
-/** Whether this run found the pre-move images kept by an earlier one. */
-let r1Kept = false;
 
 async function docker(...args: string[]) {
   return must('docker', args);
@@ -257,7 +255,7 @@ async function pushImages() {
   // The pre-move images are kept between runs under their commit (preMoveImage): the
   // source never changes, so only the first run builds them.
   const kept = await Promise.all(nodeServices.map((name) => runAll('docker', ['image', 'inspect', preMoveImage(name)])));
-  r1Kept = kept.every((r) => r.code === 0);
+  const r1Kept = kept.every((r) => r.code === 0);
   if (r1Kept) {
     for (const name of nodeServices) await docker('tag', preMoveImage(name), `${registry}/bfl/${name}:r1`);
   } else {
