@@ -217,8 +217,6 @@ function upstreamImages(): string[] {
   return [...manifests.matchAll(/^\s+image: ([^$\s]+)$/gm)].map((m) => m[1] ?? '');
 }
 const registryPath = (image: string) => (image.includes('/') ? image : `library/${image}`);
-/** Pushes to the cluster's registry running at once. */
-const PUSHES_AT_ONCE = 4;
 /** Where a pre-move image is kept between runs (a local tag, never pushed). */
 const preMoveImage = (name: ServiceName) => `bfl-k8s-test/pre-move-${name}:${PRE_MOVE_COMMIT.slice(0, 12)}`;
 
@@ -272,8 +270,8 @@ async function pushImages() {
   }
   await must('docker', ['compose', '-p', 'bfl-k8s-test', '--parallel', '1', 'build', ...nodeServices], { ...env, IMAGE_TAG: 'r2' });
   timings.build = Date.now() - started;
-  // Tags first, then the pushes a few at a time (warm: about 140 s one by one, 120 s
-  // four at a time; dockerd's compression keeps it from going lower on two cores).
+  // One push at a time. Four at once saved about 20 s warm, but two pushes committing
+  // the same layer to the registry's filesystem storage can race: CI got a 500 from it.
   const pushes: string[] = [];
   for (const image of upstreamImages()) {
     await docker('tag', image, `${registry}/${registryPath(image)}`);
@@ -289,13 +287,16 @@ async function pushImages() {
     }
   }
   const pushStarted = Date.now();
-  const pushCount = pushes.length;
-  await Promise.all(
-    Array.from({ length: PUSHES_AT_ONCE }, async () => {
-      for (let image = pushes.shift(); image; image = pushes.shift()) await docker('push', '-q', image);
-    }),
-  );
-  log(`pushed ${pushCount} tags, ${PUSHES_AT_ONCE} at a time, in ${seconds(Date.now() - pushStarted)}`);
+  for (const image of pushes) {
+    const pushed = await runAll('docker', ['push', '-q', image]);
+    if (pushed.code !== 0) {
+      const registryLog = readFileSync(path.join(cluster.STATE, 'logs', 'registry.log'), 'utf8');
+      throw new Error(
+        `docker push ${image} failed (${pushed.code}):\n${tail(pushed.output, 10)}\nthe registry's log ends:\n${tail(registryLog, 20)}`,
+      );
+    }
+  }
+  log(`pushed ${pushes.length} tags in ${seconds(Date.now() - pushStarted)}`);
   // Runs, never listens: no /health, never ready.
   await derive(`${registry}/bfl/recommendation:r2`, `${registry}/bfl/recommendation:r-unready`, [
     'node',
