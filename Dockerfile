@@ -52,11 +52,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && find packages services -mindepth 2 -maxdepth 2 -name dist -type d -exec rm -rf {} +
 
 # ---- runtime: one service ------------------------------------------------------------
+# Everything up to `ARG SERVICE` is the same for every service, so the ten images share
+# those layers: one copy on disk, one upload to a registry, one pull on a node.
 FROM ${NODE_IMAGE} AS runtime
-ARG SERVICE
-RUN test -n "$SERVICE" || (echo "build with --build-arg SERVICE=<name>" >&2; exit 1)
-ENV NODE_ENV=production \
-    SERVICE=${SERVICE}
+ENV NODE_ENV=production
 WORKDIR /app
 # The runtime layout (test/production-install.test.ts lays it out the same way): the
 # root manifests and production node_modules (with the workspaces' own), and each
@@ -64,6 +63,9 @@ WORKDIR /app
 COPY --from=prod-deps --chown=node:node /app ./
 COPY --from=build --chown=node:node /out/ ./
 USER node
+ARG SERVICE
+RUN test -n "$SERVICE" || (echo "build with --build-arg SERVICE=<name>" >&2; exit 1)
+ENV SERVICE=${SERVICE}
 WORKDIR /app/services/${SERVICE}
 # The V8 flags are the lab's too (SERVICE_NODE_FLAGS in packages/lab/src/lab.ts).
 CMD ["node", "--max-semi-space-size=2", "--require", "@bfl/telemetry/preload", "dist/main.js"]
