@@ -13,6 +13,10 @@
 #              about 12 minutes on two cores the first time), and Debian's
 #              containernetworking-plugins, conntrack, gcc and libc6-dev (the pause
 #              image is compiled here); containerd and runc come with docker.io
+#   Docker     the engine and the Compose plugin (scripts/docker-engine.sh), and the
+#              images the Compose and cluster tests build (scripts/test-images.sh),
+#              built beside the Go tools: its downloads overlap with compiling. Its
+#              log: ${BFL_CACHE:-~/.cache/black-friday-lab}/test-images.log
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_PREFIX=test-tools
@@ -55,6 +59,26 @@ if [[ ! -e /usr/include/stdio.h ]]; then
     apt_install_no_start libc6-dev
 fi
 
+# The Docker engine and the Compose plugin first (the plugin is a Go build too), then
+# the tests' images in the background while the Go tools compile.
+IMAGES_LOG=${BFL_CACHE:-$HOME/.cache/black-friday-lab}/test-images.log
+ensure_docker() {
+    local output line
+    output=$(bash scripts/docker-engine.sh 2>&1) || {
+        printf '%s\n' "$output" >&2
+        die "scripts/docker-engine.sh failed (above)"
+    }
+    while IFS= read -r line; do log "$line"; done <<<"$output"
+    mkdir -p "${IMAGES_LOG%/*}"
+    bash scripts/test-images.sh >"$IMAGES_LOG" 2>&1 &
+    IMAGES_PID=$!
+    # A failed Go build ends this script: the image builds end with it.
+    trap 'kill "$IMAGES_PID" 2>/dev/null || true' EXIT
+    log "images: building in the background (pid $IMAGES_PID, log $IMAGES_LOG)"
+}
+
+ensure_docker
+
 # The lab's OpenTelemetry Collector, built with the collector builder from the Go
 # module proxy into a cache outside the repo (minutes the first time, then instant).
 ensure_collector() {
@@ -73,3 +97,14 @@ ensure_go_tools() {
 }
 
 ensure_go_tools
+
+wait_images() {
+    if wait "$IMAGES_PID"; then
+        log "images: $(tail -n 1 "$IMAGES_LOG")"
+    else
+        tail -n 30 "$IMAGES_LOG" >&2
+        die "scripts/test-images.sh failed (above: the end of $IMAGES_LOG)"
+    fi
+}
+
+wait_images

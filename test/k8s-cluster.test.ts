@@ -6,11 +6,11 @@
  * Compose build's (the classic builder), pushed to the cluster's registry under several
  * tags, as GHCR holds them for the real host:
  *
- *   r1           the lab as built from PRE_MOVE_COMMIT, the last commit before the code moved
+ *   r1           the lab as built from commit bc3b1db, the last one before the code moved
  *                into packages by concern (services/kit/... became packages/...): the
  *                manual rollback to it shows a release built before the move still
- *                deploys and validates. Built once: kept between runs under a local tag
- *                (bfl-k8s-test/pre-move-<service>:<commit>), as its source never changes
+ *                deploys and validates. Built by scripts/test-images.sh, once: kept
+ *                between runs under a local tag, as its source never changes
  *   r2           the lab as built from this tree
  *   r-nopull     never pushed: no image can be pulled
  *   r-unready    recommendation's image runs a process that never answers: its pods never
@@ -209,16 +209,14 @@ function cpuSeconds(): Record<string, number> {
 // ---------------------------------------------------------------- images --
 
 const COMPOSE_FILES = 'compose.yaml:compose.otel.yaml';
-/** r1's source: main before the packages-by-concern move (its images keep services/kit). */
-const PRE_MOVE_COMMIT = 'bc3b1dba1a267170234010dad2cbf203fd65fb3f';
 /** Images the manifests name outside REGISTRY: pushed under their own path (docker.io/library/... for one-word names). */
 function upstreamImages(): string[] {
   const manifests = readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8') + readFileSync(path.join(ROOT, 'compose.otel.yaml'), 'utf8');
   return [...manifests.matchAll(/^\s+image: ([^$\s]+)$/gm)].map((m) => m[1] ?? '');
 }
 const registryPath = (image: string) => (image.includes('/') ? image : `library/${image}`);
-/** Where a pre-move image is kept between runs (a local tag, never pushed). */
-const preMoveImage = (name: ServiceName) => `bfl-k8s-test/pre-move-${name}:${PRE_MOVE_COMMIT.slice(0, 12)}`;
+/** Where scripts/test-images.sh keeps a pre-move image between runs (a local tag, never pushed). */
+const preMoveImage = (name: ServiceName) => `bfl-k8s-test/${name}:pre-move-bc3b1dba1a26`;
 
 async function docker(...args: string[]) {
   return must('docker', args);
@@ -240,34 +238,13 @@ async function pushImages() {
     COMPOSE_FILE: COMPOSE_FILES,
     DOCKER_BUILDKIT: '0',
     REGISTRY: `${registry}/bfl`,
-    IMAGE_TAG: 'r1',
   };
   for (const name of ['LAB_CONTROL_TOKEN', 'CORALOGIX_PRIVATE_KEY', 'OTELCOL_EXTRA_CONFIG', 'COMPOSE_PROFILES']) delete env[name];
-  // r1 from the commit before the move, its own Dockerfile and Compose file; r2 from here.
-  const commit = await run('git', ['rev-parse', '--verify', '--quiet', `${PRE_MOVE_COMMIT}^{commit}`], { cwd: ROOT }).then(
-    (r) => r.stdout.trim(),
-    () => {
-      throw new Error(`r1 is built from commit ${PRE_MOVE_COMMIT}, which this clone lacks (a shallow clone?): git fetch --unshallow`);
-    },
-  );
-  // The pre-move images are kept between runs under their commit (preMoveImage): the
-  // source never changes, so only the first run builds them.
-  const kept = await Promise.all(nodeServices.map((name) => runAll('docker', ['image', 'inspect', preMoveImage(name)])));
-  const r1Kept = kept.every((r) => r.code === 0);
-  if (r1Kept) {
-    for (const name of nodeServices) await docker('tag', preMoveImage(name), `${registry}/bfl/${name}:r1`);
-  } else {
-    const old = mkdtempSync(path.join(work, 'pre-move-'));
-    await must('bash', ['-c', `git archive ${commit} | tar -x -C '${old}'`]);
-    const oldFiles = COMPOSE_FILES.split(':')
-      .map((file) => path.join(old, file))
-      .join(':');
-    await must('docker', ['compose', '-p', 'bfl-k8s-test', '--project-directory', old, '--parallel', '1', 'build', ...nodeServices], {
-      ...env,
-      COMPOSE_FILE: oldFiles,
-    });
-    for (const name of nodeServices) await docker('tag', `${registry}/bfl/${name}:r1`, preMoveImage(name));
-  }
+  // r1 from the commit before the move (scripts/test-images.sh: its own Dockerfile and
+  // Compose file, built once and kept); r2 from here.
+  const preMove = await must('bash', ['scripts/test-images.sh', 'pre-move']);
+  const r1Kept = preMove.output.includes('kept from an earlier run');
+  for (const name of nodeServices) await docker('tag', preMoveImage(name), `${registry}/bfl/${name}:r1`);
   await must('docker', ['compose', '-p', 'bfl-k8s-test', '--parallel', '1', 'build', ...nodeServices], { ...env, IMAGE_TAG: 'r2' });
   timings.build = Date.now() - started;
   // One push at a time. Four at once saved about 20 s warm, but two pushes committing
@@ -311,7 +288,7 @@ async function pushImages() {
   ]);
   timings.images = Date.now() - started;
   log(
-    `images built (r1 from ${commit.slice(0, 7)}${r1Kept ? ', kept from an earlier run' : ''}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
+    `images built (r1 from bc3b1db${r1Kept ? ', kept from an earlier run' : ''}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
   );
 }
 
@@ -386,19 +363,20 @@ describe('deploy, roll back and validate on a real Kubernetes', () => {
 
   it('a release whose images cannot be pulled goes back to the previous tag by itself', { timeout: 600_000 }, async () => {
     const before = record();
-    const result = await deploy('r-nopull');
+    // These three releases cannot succeed: shorter waits change only how long failing takes.
+    const result = await deploy('r-nopull', { PROGRESS_DEADLINE_SECONDS: '30' });
     await expectRolledBack(result, 'r-nopull', 'r2', before, /rollout of deployment\/\S+ did not finish[^\n]*/);
   });
 
   it('a release whose pods never become ready goes back to the previous tag by itself', { timeout: 600_000 }, async () => {
     const before = record();
-    const result = await deploy('r-unready');
+    const result = await deploy('r-unready', { PROGRESS_DEADLINE_SECONDS: '30' });
     await expectRolledBack(result, 'r-unready', 'r2', before, /rollout of deployment\/recommendation did not finish[^\n]*/);
   });
 
   it('a release that passes its rollout but fails validation (/ready, a checkout) goes back by itself', { timeout: 600_000 }, async () => {
     const before = record();
-    const result = await deploy('r-invalid');
+    const result = await deploy('r-invalid', { VALIDATE_TIMEOUT: '30' });
     expect(result.output).not.toMatch(/rollout of deployment\/\S+ did not finish/);
     await expectRolledBack(result, 'r-invalid', 'r2', before, /deployment\/cart: http:\/\/localhost:8013\/ready did not answer 2xx[^\n;]*/);
   });
