@@ -122,7 +122,15 @@ record() { printf '%s\n' "$*" >>"$CHANGES"; }
 
 PIDS=$STATE/pids
 pid_of() { cat "$PIDS/$1.pid" 2>/dev/null || true; }
-running() { local pid; pid=$(pid_of "$1"); [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }
+# alive PID: the process exists and is not a zombie. Orphans are reaped by PID 1,
+# which here takes about 2 s to do so; until then `kill -0` still succeeds.
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
+running() { local pid; pid=$(pid_of "$1"); [[ -n $pid ]] && alive "$pid"; }
 
 # start NAME COMMAND...: in the background, its own session, log STATE/logs/NAME.log.
 start() {
@@ -626,9 +634,9 @@ stop_processes() {
     for name in kubelet kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd containerd registry; do
         pid=$(pid_of "$name")
         [[ -n $pid ]] || continue
-        if kill -0 "$pid" 2>/dev/null; then
+        if alive "$pid"; then
             kill "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
             kill -9 "$pid" 2>/dev/null || true
             undo "stopped $name (pid $pid)"
         fi
