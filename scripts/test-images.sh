@@ -86,7 +86,7 @@ pre_move() {
         docker image inspect "$PRE_MOVE_REPO/$name:$PRE_MOVE_TAG" >/dev/null 2>&1 || missing+=("$name")
     done
     if [[ ${#missing[@]} -eq 0 ]]; then
-        log "pre-move: kept from an earlier run ($PRE_MOVE_REPO/<service>:$PRE_MOVE_TAG)"
+        log "pre-move: already in the engine ($PRE_MOVE_REPO/<service>:$PRE_MOVE_TAG)"
         return
     fi
     bash scripts/standin-images.sh "$(sed -nE 's/^ARG NODE_IMAGE=([^[:space:]]+)$/\1/p' Dockerfile)"

@@ -243,7 +243,7 @@ async function pushImages() {
   // r1 from the commit before the move (scripts/test-images.sh: its own Dockerfile and
   // Compose file, built once and kept); r2 from here.
   const preMove = await must('bash', ['scripts/test-images.sh', 'pre-move']);
-  const r1Kept = preMove.output.includes('kept from an earlier run');
+  const r1Kept = preMove.output.includes('pre-move: already in the engine');
   for (const name of nodeServices) await docker('tag', preMoveImage(name), `${registry}/bfl/${name}:r1`);
   await must('docker', ['compose', '-p', 'bfl-k8s-test', '--parallel', '1', 'build', ...nodeServices], { ...env, IMAGE_TAG: 'r2' });
   timings.build = Date.now() - started;
@@ -288,7 +288,7 @@ async function pushImages() {
   ]);
   timings.images = Date.now() - started;
   log(
-    `images built (r1 from bc3b1db${r1Kept ? ', kept from an earlier run' : ''}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
+    `images built (r1 from bc3b1db${r1Kept ? ', already in the engine' : ''}, r2 from this tree: ${seconds(timings.build)}) and pushed to ${registry} under r1, r2, r-unready, r-invalid (${seconds(timings.images)} in all)`,
   );
 }
 
