@@ -10,7 +10,7 @@
 #   ShellCheck (Debian's shellcheck), for the shell script checks
 #   the test cluster (scripts/k8s-cluster.sh): Kubernetes v1.34.4, etcd, CoreDNS and the
 #              registry built from the Go module proxy (scripts/build-go-tools.sh k8s,
-#              about 12 minutes on two cores the first time), and Debian's
+#              about 10.5 minutes on two cores the first time), and Debian's
 #              containernetworking-plugins, conntrack, gcc and libc6-dev (the pause
 #              image is compiled here); containerd and runc come with docker.io
 #   Docker     the engine and the Compose plugin (scripts/docker-engine.sh), and the
