@@ -57,11 +57,16 @@ node_services() {
     sed -nE 's/^[[:space:]]+image: \$\{REGISTRY:-[^}]*\}\/([a-z-]+):\$\{IMAGE_TAG:-dev\}[[:space:]]*$/\1/p' "$1"
 }
 
+# The image a Dockerfile builds on (its NODE_IMAGE default).
+node_image() {
+    sed -nE 's/^ARG NODE_IMAGE=([^[:space:]]+)$/\1/p' "$1"
+}
+
 bases() {
     local images
     mapfile -t images < <({
         grep -hE '^[[:space:]]+image:[[:space:]]*(postgres|redis):[^[:space:]]+[[:space:]]*$' compose*.yaml | awk '{ print $2 }'
-        sed -nE 's/^ARG NODE_IMAGE=([^[:space:]]+)$/\1/p' Dockerfile
+        node_image Dockerfile
     } | sort -u)
     [[ ${#images[@]} -eq 3 ]] || die "expected the node, postgres and redis images, found: ${images[*]:-none}"
     bash scripts/standin-images.sh "${images[@]}"
@@ -89,11 +94,12 @@ pre_move() {
         log "pre-move: already in the engine ($PRE_MOVE_REPO/<service>:$PRE_MOVE_TAG)"
         return
     fi
-    bash scripts/standin-images.sh "$(sed -nE 's/^ARG NODE_IMAGE=([^[:space:]]+)$/\1/p' Dockerfile)"
     old=$(mktemp -d "${TMPDIR:-/tmp}/bfl-pre-move-XXXXXX")
     # shellcheck disable=SC2064 # expand now: the directory is local
     trap "rm -rf '$old'" EXIT
     git archive "$PRE_MOVE_COMMIT" | tar -x -C "$old"
+    # The base that commit's own Dockerfile names.
+    bash scripts/standin-images.sh "$(node_image "$old/Dockerfile")"
     compose_build COMPOSE_FILE="$old/compose.yaml:$old/compose.otel.yaml" IMAGE_TAG="$PRE_MOVE_TAG" REGISTRY="$PRE_MOVE_REPO" \
         docker compose -p bfl-k8s-test --project-directory "$old" --parallel 1 build --quiet "${missing[@]}"
     log "pre-move: ${#missing[@]} images built from ${PRE_MOVE_COMMIT:0:7} ($PRE_MOVE_REPO/<service>:$PRE_MOVE_TAG)"
