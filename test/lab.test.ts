@@ -184,13 +184,15 @@ describe('startLab restarts', () => {
       services: ['currency'],
       ports: { currency: 20212 },
       env: { LOG_LEVEL: 'silent' },
-      restart: { initialMs: 200, maxMs: 800 },
+      // maxMs is also how long a service must run for its backoff to reset: twice the
+      // 0.8 s it once was, which a loaded machine took to start currency.
+      restart: { initialMs: 200, maxMs: 1600 },
       onLog: (line) => lines.push(line),
       onExit: (exit) => exits.push(exit),
     });
     try {
       const first = lab.processes[0]!;
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 5; i++) {
         const pid = first.pid;
         process.kill(pid, 'SIGKILL');
         const deadline = performance.now() + 15_000;
@@ -209,10 +211,11 @@ describe('startLab restarts', () => {
         ['currency', 'SIGKILL', 200],
         ['currency', 'SIGKILL', 400],
         ['currency', 'SIGKILL', 800],
-        ['currency', 'SIGKILL', 800],
+        ['currency', 'SIGKILL', 1600],
+        ['currency', 'SIGKILL', 1600],
       ]);
-      expect(first.restarts).toBe(4);
-      expect(lines.filter((line) => line.startsWith('lab: currency restarted'))).toHaveLength(4);
+      expect(first.restarts).toBe(5);
+      expect(lines.filter((line) => line.startsWith('lab: currency restarted'))).toHaveLength(5);
       await expect(lab.exited).resolves.toMatchObject({ name: 'currency', signal: 'SIGKILL', restartInMs: 200 });
     } finally {
       await lab.stop();
